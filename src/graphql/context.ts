@@ -1,0 +1,16 @@
+import type { ApiKeyAuthenticator, Tenant } from '../auth/api-keys.js';
+import type { PrismaClient } from '../db/database.js';
+import type { StatusBus } from '../status/status-bus.js';
+import type { UploadDeps } from '../uploads/accept-upload.js';
+
+/** What every resolver may use: the caller's tenant and the services behind the API. */
+export interface Services extends UploadDeps {
+  prisma: PrismaClient;
+  bus: StatusBus;
+  authenticator: ApiKeyAuthenticator;
+}
+
+export interface GraphQLContext {
+  tenant: Tenant;
+  services: Services;
+}

@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { processRequest } from 'graphql-upload-minimal';
+import type { Plugin } from 'graphql-yoga';
+import { clientError, unauthenticated } from './errors.js';
+
+interface NodeServerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+export function isMultipart(contentType: string | null | undefined): boolean {
+  return /^multipart\/form-data\b/i.test(contentType ?? '');
+}
+
+/**
+ * Parses GraphQL multipart requests from the Node request stream, so that a file flows straight
+ * to disk: Yoga's own parser would read the whole body into memory. The WHATWG request body is
+ * never touched, or a second copy of the upload would be read.
+ */
+export function useStreamingMultipart(options: {
+  maxFileSize: number;
+  isAuthenticated(authorization: string | null): Promise<boolean>;
+}): Plugin<NodeServerContext> {
+  return {
+    onRequestParse({ request, serverContext, setRequestParser }) {
+      if (!isMultipart(request.headers.get('content-type'))) return;
+      const { req, res } = serverContext as unknown as NodeServerContext;
+      setRequestParser(async () => {
+        // A response sent before the body was read (an error, a resolver that threw early) would
+        // leave the client stalled until keep-alive timed out: read what it still sends.
+        res.once('finish', () => {
+          if (!req.complete) req.resume();
+        });
+        // Check the key before reading a byte: a stranger's upload must cost nothing.
+        if (!(await options.isAuthenticated(request.headers.get('authorization')))) throw unauthenticated();
+        let operations: unknown;
+        try {
+          operations = await processRequest(req, res, { maxFileSize: options.maxFileSize, maxFiles: 1, maxFieldSize: 1_000_000 });
+        } catch (error) {
+          const { message, status } = error as { message: string; status?: number };
+          if (/max file uploads exceeded/.test(message)) throw clientError('TOO_MANY_FILES', 'Send one file per request.', 413);
+          throw clientError('BAD_REQUEST', `Malformed multipart request: ${message}`, status && status < 500 ? status : 400);
+        }
+        if (Array.isArray(operations)) throw clientError('BAD_REQUEST', 'Batched operations are not supported.', 400);
+        return operations as Record<string, unknown>;
+      });
+    },
+  };
+}

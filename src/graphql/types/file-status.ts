@@ -1,0 +1,59 @@
+import { isFileId } from '../../file-id.js';
+import { STAGES, type StatusEvent } from '../../status/model.js';
+import { readStatus } from '../../status/read-status.js';
+import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
+import { builder } from '../builder.js';
+import { notFound } from '../errors.js';
+
+export const ProcessingStatus = builder.enumType('ProcessingStatus', {
+  values: ['PROCESSING', 'COMPLETED', 'FAILED'] as const,
+});
+
+export const ProcessingStage = builder.enumType('ProcessingStage', { values: STAGES });
+
+export const FileStatus = builder.objectRef<StatusEvent>('FileStatus').implement({
+  description: 'Where a file is in its processing. `sequence` grows by one with every change.',
+  fields: (t) => ({
+    fileId: t.exposeID('fileId'),
+    status: t.field({ type: ProcessingStatus, resolve: (s) => s.status }),
+    stage: t.field({ type: ProcessingStage, resolve: (s) => s.stage }),
+    progress: t.exposeInt('progress', { description: '0 to 100; never goes back within one attempt.' }),
+    message: t.exposeString('message', { nullable: true, description: 'Why the file failed, in words fit for its owner.' }),
+    metadata: t.field({ type: 'JSON', resolve: (s) => s.metadata }),
+    sequence: t.exposeInt('sequence'),
+    attempt: t.exposeInt('attempt', { description: 'Starts at 1; each retryFile adds one.' }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (s) => s.updatedAt }),
+  }),
+});
+
+builder.queryField('fileStatus', (t) =>
+  t.field({
+    type: FileStatus,
+    nullable: true,
+    description: "The current status of one of the caller's files; null when there is no such file.",
+    args: { fileId: t.arg.id({ required: true }) },
+    resolve: (_root, { fileId }, { tenant, services }) => readStatus(services.prisma, tenant.id, String(fileId)),
+  }),
+);
+
+builder.subscriptionField('fileStatusChanged', (t) =>
+  t.field({
+    type: FileStatus,
+    description:
+      'With fileId: the current status, then every change in order; completes after COMPLETED or FAILED. ' +
+      "Without: every change of every file of the caller's tenant, never completing.",
+    args: { fileId: t.arg.id() },
+    subscribe: async (_root, { fileId }, { tenant, services }) => {
+      if (fileId === null || fileId === undefined) return watchTenantStatus(services, tenant.id);
+      if (!isFileId(String(fileId))) throw notFound('file');
+      try {
+        return await watchFileStatus(services, tenant.id, String(fileId));
+      } catch (error) {
+        if (error instanceof NotFoundError) throw notFound('file');
+        throw error;
+      }
+    },
+    resolve: (event) => event,
+  }),
+);

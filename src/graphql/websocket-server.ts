@@ -1,0 +1,61 @@
+import type { Server } from 'node:http';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { ExecutionArgs } from 'graphql';
+import type { Tenant } from '../auth/api-keys.js';
+import type { Services } from './context.js';
+import type { YogaApp } from './yoga.js';
+
+interface Enveloped {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+}
+
+/**
+ * graphql-ws on the HTTP server's /graphql. Operations run through Yoga's envelop, so they share
+ * its plugins and context (and so its auth) with HTTP. The API key arrives in connectionParams.
+ */
+export function attachWebSocketServer(server: Server, yoga: YogaApp, services: Services) {
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1_000_000 });
+  const disposable = useServer<Record<string, unknown> | undefined, { tenant?: Tenant }>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        const tenant = await services.authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+        if (!tenant) return false; // closes with 4403 Forbidden
+        ctx.extra.tenant = tenant;
+        return true;
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          tenant: ctx.extra.tenant,
+        });
+        const args: ExecutionArgs = {
+          schema,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+  return {
+    async close() {
+      for (const client of wss.clients) client.close(1001, 'Going away');
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

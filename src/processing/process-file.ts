@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import type { PrismaClient } from '../db/database.js';
+import type { Logger } from '../log.js';
+import { PermanentJobError, type TaskContext, type TaskHandler } from '../queue/worker.js';
+import { STAGES, isTerminal, type FileState, type Stage } from '../status/model.js';
+import type { StatusChange, StatusRecorder } from '../status/record-status-change.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { converterFor } from './converters.js';
+import { isAllowedType, sniffType } from './sniff-type.js';
+
+export const PROCESS_FILE_TASK = 'process-file';
+
+export interface ProcessFilePayload {
+  fileId: string;
+}
+
+/** Progress at the start of each stage; CONVERTING fills the span up to STORING as it reads. */
+const STAGE_PROGRESS: Record<Stage, number> = { QUEUED: 0, VALIDATING: 5, CONVERTING: 10, STORING: 80, DONE: 100 };
+
+/** A frequent progress update costs a transaction and an event per subscriber: send fewer. */
+const PROGRESS_STEP = 5;
+const PROGRESS_INTERVAL_MS = 500;
+
+/** Ends processing for good, with a message that is safe to show the file's owner. */
+export class RejectedFileError extends PermanentJobError {}
+
+interface ProcessFileDeps {
+  prisma: PrismaClient;
+  status: StatusRecorder;
+  blobs: BlobStore;
+  allowedTypes: string[];
+  log: Logger;
+}
+
+export function processFileTask(deps: ProcessFileDeps): TaskHandler {
+  return {
+    run: (payload, context) => processFile(deps, (payload as ProcessFilePayload).fileId, context),
+
+    async onGiveUp(payload, error) {
+      const message =
+        error instanceof RejectedFileError
+          ? error.message
+          : 'Processing failed after several attempts because of an internal error. Retry the file later.';
+      await deps.status.record({ fileId: (payload as ProcessFilePayload).fileId, status: 'FAILED', progress: 0, message });
+    },
+  };
+}
+
+/**
+ * Runs the stages of one file. Every stage is idempotent: a job taken over after a crash runs them
+ * all again, and only the stages past the one already reported are announced again.
+ */
+async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: TaskContext): Promise<void> {
+  const file = await deps.prisma.file.findUnique({ where: { id: fileId }, include: { status: true } });
+  if (!file?.status || isTerminal(file.status.status as FileState)) return;
+  const reached = STAGES.indexOf(file.status.stage as Stage);
+  const enter = async (stage: Stage, change: Partial<StatusChange> = {}) => {
+    if (STAGES.indexOf(stage) < reached) return;
+    await deps.status.record({ fileId, status: 'PROCESSING', stage, progress: STAGE_PROGRESS[stage], ...change });
+  };
+
+  const incoming = deps.blobs.incomingPath(fileId);
+  const original = fs.existsSync(incoming) ? incoming : deps.blobs.blobPath(file.sha256);
+  if (!fs.existsSync(original)) throw new RejectedFileError('The uploaded bytes are no longer available. Upload the file again.');
+
+  await enter('VALIDATING');
+  const mimeType = await sniffType(original, file.mimeType);
+  if (!isAllowedType(mimeType, deps.allowedTypes)) {
+    throw new RejectedFileError(`Files of type ${mimeType} are not accepted.`);
+  }
+  await enter('VALIDATING', { metadata: { mimeType, size: Number(file.size), sha256: file.sha256 } });
+
+  await enter('CONVERTING');
+  const converter = converterFor(mimeType);
+  if (converter) {
+    const output = deps.blobs.tmpPath();
+    const reporter = progressReporter(deps.status, fileId, STAGE_PROGRESS.CONVERTING, STAGE_PROGRESS.STORING);
+    try {
+      const text = await converter.convert(original, output, { signal, onProgress: reporter.report });
+      await reporter.flush();
+      await deps.blobs.storeBlob(output, text.sha256, { keepSource: false });
+      await enter('CONVERTING', {
+        progress: STAGE_PROGRESS.STORING - 1,
+        metadata: { textLength: text.textLength, words: text.words, textSha256: text.sha256 },
+      });
+    } finally {
+      await deps.blobs.remove(output);
+    }
+  }
+
+  await enter('STORING');
+  await deps.blobs.storeBlob(original, file.sha256, { keepSource: false });
+  await deps.status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+}
+
+/** Reports a stage's progress in steps, never more than one write at a time. */
+function progressReporter(status: StatusRecorder, fileId: string, from: number, to: number) {
+  let reported = from;
+  let lastAt = 0;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  let busy = false;
+  return {
+    report(fraction: number) {
+      const progress = Math.floor(from + (to - from - 1) * Math.min(1, fraction));
+      const due = progress - reported >= PROGRESS_STEP || (progress > reported && Date.now() - lastAt >= PROGRESS_INTERVAL_MS);
+      if (!due || busy) return;
+      busy = true;
+      reported = progress;
+      lastAt = Date.now();
+      inFlight = status
+        .record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress })
+        // A lost progress update is harmless: the next one, or the stage's end, supersedes it.
+        .catch(() => {})
+        .finally(() => (busy = false));
+    },
+    flush: () => inFlight,
+  };
+}

@@ -1,0 +1,84 @@
+import type { PrismaClient } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+
+export interface ClaimedJob {
+  id: bigint;
+  task: string;
+  payload: unknown;
+  attempts: number;
+  maxAttempts: number;
+}
+
+/** Adds a job inside the caller's transaction. A job with the key of a live one is not added twice. */
+export async function addJob(
+  tx: Prisma.TransactionClient,
+  job: { task: string; payload: Prisma.InputJsonValue; key: string; maxAttempts: number },
+): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO job (task, payload, key, max_attempts)
+    VALUES (${job.task}, ${JSON.stringify(job.payload)}::jsonb, ${job.key}, ${job.maxAttempts})
+    ON CONFLICT (key) DO NOTHING`;
+}
+
+/**
+ * One statement: lock ready rows nobody holds (or whose lease lapsed), skipping rows another
+ * worker is claiming right now, and take a lease on them.
+ */
+export async function claimJobs(prisma: PrismaClient, workerId: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  return prisma.$queryRaw<ClaimedJob[]>`
+    UPDATE job SET locked_by = ${workerId},
+                   locked_until = now() + ${leaseMs} * interval '1 millisecond',
+                   attempts = attempts + 1
+    WHERE id IN (
+      SELECT id FROM job
+      WHERE run_at <= now() AND (locked_until IS NULL OR locked_until < now())
+      ORDER BY run_at, id
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED)
+    RETURNING id, task, payload, attempts, max_attempts AS "maxAttempts"`;
+}
+
+export async function completeJob(prisma: PrismaClient, workerId: string, id: bigint): Promise<void> {
+  await prisma.$executeRaw`DELETE FROM job WHERE id = ${id} AND locked_by = ${workerId}`;
+}
+
+/** Removes a job that will not run again (it failed for good). */
+export const abandonJob = completeJob;
+
+/** Schedules the job again after exponential backoff: base, 2×base, 4×base… */
+export async function retryJobLater(
+  prisma: PrismaClient,
+  workerId: string,
+  id: bigint,
+  error: string,
+  retryBaseMs: number,
+): Promise<void> {
+  await prisma.$executeRaw`
+    UPDATE job SET locked_by = NULL, locked_until = NULL, last_error = ${error.slice(0, 2000)},
+                   run_at = now() + ${retryBaseMs} * power(2, attempts - 1) * interval '1 millisecond'
+    WHERE id = ${id} AND locked_by = ${workerId}`;
+}
+
+/** A live worker keeps its jobs: without this, another worker would take them when the lease lapses. */
+export async function renewLeases(prisma: PrismaClient, workerId: string, ids: bigint[], leaseMs: number): Promise<void> {
+  if (ids.length === 0) return;
+  await prisma.$executeRaw`
+    UPDATE job SET locked_until = now() + ${leaseMs} * interval '1 millisecond'
+    WHERE locked_by = ${workerId} AND id = ANY(${ids}::bigint[])`;
+}
+
+/** Gives jobs back untouched on a graceful stop: the attempt does not count. */
+export async function releaseJobs(prisma: PrismaClient, workerId: string, ids: bigint[]): Promise<void> {
+  if (ids.length === 0) return;
+  await prisma.$executeRaw`
+    UPDATE job SET locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+    WHERE locked_by = ${workerId} AND id = ANY(${ids}::bigint[])`;
+}
+
+/**
+ * Frees every lease at once. Only for the embedded database, where this process is the only one
+ * that can hold leases: any lease found at start-up belongs to a process that died.
+ */
+export async function releaseOrphanedLeases(prisma: PrismaClient): Promise<number> {
+  return prisma.$executeRaw`UPDATE job SET locked_by = NULL, locked_until = NULL WHERE locked_by IS NOT NULL`;
+}

@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiKeyAuthenticator } from '../auth/api-keys.js';
+import type { PrismaClient } from '../db/database.js';
+import { isTerminal, type StatusEvent } from '../status/model.js';
+import { readStatus } from '../status/read-status.js';
+
+export const FILE_STATUS_PATH = '/api/file/status';
+
+/** The JSON shape legacy pollers (and, later, webhook payloads) use: snake_case, lower-case status. */
+export function toLegacyStatus(event: StatusEvent) {
+  return {
+    file_id: event.fileId,
+    status: event.status.toLowerCase(),
+    stage: event.stage.toLowerCase(),
+    progress: event.progress,
+    message: event.message,
+    metadata: event.metadata,
+    sequence: event.sequence,
+    attempt: event.attempt,
+    eta_seconds: event.etaSeconds,
+    updated_at: event.updatedAt.toISOString(),
+  };
+}
+
+/** How long a poller should wait: a quarter of the remaining time, between 1 and 10 seconds. */
+function retryAfterSeconds(event: StatusEvent): number {
+  if (event.etaSeconds === null) return 1;
+  return Math.min(10, Math.max(1, Math.round(event.etaSeconds / 4)));
+}
+
+function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((tag) => {
+    const value = tag.trim().replace(/^W\//, '');
+    return value === '*' || value === etag;
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.end(payload);
+}
+
+const error = (code: string, message: string) => ({ error: { code, message } });
+
+/** GET /api/file/status?file_id=ID: the current status, with ETag and 304 so that idle polling is cheap. */
+export function createFileStatusRoute(deps: { prisma: PrismaClient; authenticator: ApiKeyAuthenticator }) {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJson(res, 405, error('METHOD_NOT_ALLOWED', 'Use GET.'), { allow: 'GET, HEAD' });
+      return;
+    }
+    const tenant = await deps.authenticator.authenticate(req.headers.authorization);
+    if (!tenant) {
+      sendJson(res, 401, error('UNAUTHENTICATED', 'Send a valid API key as "Authorization: Bearer <key>".'), {
+        'www-authenticate': 'Bearer',
+      });
+      return;
+    }
+    const fileId = url.searchParams.get('file_id');
+    if (!fileId) {
+      sendJson(res, 400, error('BAD_REQUEST', 'The query parameter file_id is required.'));
+      return;
+    }
+    const event = await readStatus(deps.prisma, tenant.id, fileId);
+    if (!event) {
+      sendJson(res, 404, error('NOT_FOUND', 'No file with this id.'));
+      return;
+    }
+    const etag = `"${event.fileId}.${event.sequence}"`;
+    const headers: Record<string, string | number> = { etag, 'cache-control': 'private, no-cache' };
+    if (!isTerminal(event.status)) headers['retry-after'] = retryAfterSeconds(event);
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    sendJson(res, 200, toLegacyStatus(event), headers);
+  };
+}

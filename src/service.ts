@@ -1,0 +1,93 @@
+import type { Config } from './config.js';
+import { ApiKeyAuthenticator } from './auth/api-keys.js';
+import { createFirstKeyIfNone } from './auth/first-key.js';
+import { openDatabase } from './db/database.js';
+import { applyMigrations } from './db/migrate.js';
+import type { Services } from './graphql/context.js';
+import { createHttpServer } from './http-server.js';
+import type { Logger } from './log.js';
+import { PROCESS_FILE_TASK, processFileTask } from './processing/process-file.js';
+import { releaseOrphanedLeases } from './queue/job-sql.js';
+import { Worker } from './queue/worker.js';
+import { createPostgresEventTarget } from './status/postgres-event-target.js';
+import { StatusRecorder } from './status/record-status-change.js';
+import { createStatusBus, topics } from './status/status-bus.js';
+import { BlobStore } from './storage/blob-store.js';
+
+export interface RunningService {
+  /** The port the API listens on; null for ROLE=worker. */
+  port: number | null;
+  stop(): Promise<void>;
+}
+
+/** config → database → bus → worker and API. stop() undoes it in reverse. */
+export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const db = await openDatabase(config);
+  const stops: (() => Promise<void>)[] = [() => db.close()];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step();
+  };
+  try {
+    const applied = await applyMigrations(db);
+    if (applied.length) log.info({ migrations: applied }, 'applied migrations');
+    if (db.kind === 'embedded') {
+      const released = await releaseOrphanedLeases(db.prisma);
+      if (released) log.info({ jobs: released }, 'took back jobs of a process that died');
+      const firstKey = await createFirstKeyIfNone(db.prisma);
+      if (firstKey) {
+        log.warn({ tenant: 'default', apiKey: firstKey }, 'created the first API key; it is shown only this once');
+      }
+    }
+
+    const busTarget = db.kind === 'postgres' ? await createPostgresEventTarget(config.databaseUrl!, log) : undefined;
+    if (busTarget) stops.push(() => busTarget.close());
+    const bus = createStatusBus(busTarget?.target);
+    const blobs = new BlobStore(config.dataDir);
+    const status = new StatusRecorder(db.prisma, bus);
+    const services: Services = {
+      prisma: db.prisma,
+      bus,
+      status,
+      blobs,
+      authenticator: new ApiKeyAuthenticator(db.prisma),
+      maxUploadBytes: config.maxUploadBytes,
+      jobMaxAttempts: config.jobMaxAttempts,
+    };
+
+    if (config.role !== 'api') {
+      const worker = new Worker(
+        db.prisma,
+        { [PROCESS_FILE_TASK]: processFileTask({ prisma: db.prisma, status, blobs, allowedTypes: config.allowedTypes, log }) },
+        {
+          concurrency: config.workerConcurrency,
+          leaseMs: config.jobLeaseMs,
+          pollMs: config.jobPollMs,
+          retryBaseMs: config.jobRetryBaseMs,
+        },
+        log,
+      );
+      const wakeups = bus.pubsub.subscribe(topics.jobs)[Symbol.asyncIterator]();
+      void (async () => {
+        while (!(await wakeups.next()).done) worker.wake();
+      })();
+      worker.start();
+      stops.push(async () => {
+        await wakeups.return?.();
+        await worker.stop();
+      });
+      log.info({ workerId: worker.id, concurrency: config.workerConcurrency }, 'worker started');
+    }
+
+    let port: number | null = null;
+    if (config.role !== 'worker') {
+      const server = createHttpServer(db, services, log);
+      port = await server.listen(config.port, config.host);
+      stops.push(() => server.close());
+      log.info({ port, role: config.role, database: db.kind }, 'listening');
+    }
+    return { port, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

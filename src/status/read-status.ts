@@ -1,0 +1,26 @@
+import type { PrismaClient } from '../db/database.js';
+import { isFileId } from '../file-id.js';
+import type { StatusEvent } from './model.js';
+import { toStatusEvent } from './status-rows.js';
+
+/** The current status of a tenant's file; another tenant's file reads as unknown. */
+export async function readStatus(prisma: PrismaClient, tenantId: string, fileId: string): Promise<StatusEvent | null> {
+  if (!isFileId(fileId)) return null;
+  const row = await prisma.fileStatus.findUnique({ where: { fileId } });
+  return row && row.tenantId === tenantId ? toStatusEvent(row) : null;
+}
+
+/** The recorded changes of a file after `sequence`, oldest first. */
+export async function readEventsAfter(
+  prisma: PrismaClient,
+  fileId: string,
+  sequence: number,
+  limit: number,
+): Promise<StatusEvent[]> {
+  const rows = await prisma.fileStatusEvent.findMany({
+    where: { fileId, sequence: { gt: sequence } },
+    orderBy: { sequence: 'asc' },
+    take: limit,
+  });
+  return rows.map(toStatusEvent);
+}

@@ -1,0 +1,145 @@
+import type { PrismaClient } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { isTerminal, type FileState, type Metadata, type Stage, type StatusEvent } from './model.js';
+import { toStatusEvent, type StatusRow } from './status-rows.js';
+import type { StatusBus } from './status-bus.js';
+
+type Tx = Prisma.TransactionClient;
+
+export interface StatusChange {
+  fileId: string;
+  status: FileState;
+  /** Unset keeps the current stage (a failure names the stage it happened in). */
+  stage?: Stage;
+  progress: number;
+  message?: string | null;
+  /** Merged into the current metadata. */
+  metadata?: Metadata;
+}
+
+function etaSeconds(progress: number, attemptStartedAt: Date, now: Date): number | null {
+  if (progress <= 0 || progress >= 100) return null;
+  const elapsed = (now.getTime() - attemptStartedAt.getTime()) / 1000;
+  return Math.round(((elapsed * (100 - progress)) / progress) * 10) / 10;
+}
+
+async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<void> {
+  const row = {
+    status: event.status,
+    stage: event.stage,
+    progress: event.progress,
+    message: event.message,
+    metadata: event.metadata as Prisma.InputJsonObject,
+    sequence: event.sequence,
+    attempt: event.attempt,
+    etaSeconds: event.etaSeconds,
+  };
+  await tx.fileStatus.upsert({
+    where: { fileId: event.fileId },
+    create: { fileId: event.fileId, tenantId: event.tenantId, attemptStartedAt, updatedAt: event.updatedAt, ...row },
+    update: { attemptStartedAt, updatedAt: event.updatedAt, ...row },
+  });
+  await tx.fileStatusEvent.create({
+    data: { fileId: event.fileId, tenantId: event.tenantId, createdAt: event.updatedAt, ...row },
+  });
+}
+
+/**
+ * The only writer of file status. Every change writes the current row and its event in one
+ * transaction and is published only after the commit, so a subscriber that sees an event can
+ * always find it in the table, and a crash can never publish a change the table does not hold.
+ */
+export class StatusRecorder {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly bus: StatusBus,
+  ) {}
+
+  /** The first status of a new file, written inside the caller's upload transaction. */
+  async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<StatusEvent> {
+    const now = new Date();
+    const event: StatusEvent = {
+      fileId: file.id,
+      tenantId: file.tenantId,
+      sequence: 1,
+      status: 'PROCESSING',
+      stage: 'QUEUED',
+      progress: 0,
+      message: null,
+      metadata,
+      attempt: 1,
+      etaSeconds: null,
+      updatedAt: now,
+    };
+    await insertStatus(tx, event, now);
+    return event;
+  }
+
+  /**
+   * Starts the next attempt of a FAILED file, inside the caller's transaction (which queues its
+   * job). Returns null when the file is not FAILED.
+   */
+  async recordRetry(tx: Tx, fileId: string): Promise<StatusEvent | null> {
+    const current = await lockStatus(tx, fileId);
+    if (!current || current.status !== 'FAILED') return null;
+    const now = new Date();
+    const event: StatusEvent = {
+      ...toStatusEvent(current),
+      sequence: current.sequence + 1,
+      status: 'PROCESSING',
+      stage: 'QUEUED',
+      progress: 0,
+      message: null,
+      attempt: current.attempt + 1,
+      etaSeconds: null,
+      updatedAt: now,
+    };
+    await insertStatus(tx, event, now);
+    return event;
+  }
+
+  /**
+   * Records a change of the current attempt. Progress never goes back within an attempt (a job
+   * resumed after a crash re-runs its stages, and its watchers must not see the bar jump back),
+   * and a terminal status is final until a retry: a late write from a worker that lost its lease
+   * is dropped. Returns null when nothing was recorded.
+   */
+  async record(change: StatusChange): Promise<StatusEvent | null> {
+    const event = await this.prisma.$transaction(async (tx) => {
+      const current = await lockStatus(tx, change.fileId);
+      if (!current || isTerminal(current.status as FileState)) return null;
+      const now = new Date();
+      const progress = Math.min(100, Math.max(current.progress, Math.round(change.progress)));
+      const next: StatusEvent = {
+        fileId: current.fileId,
+        tenantId: current.tenantId,
+        sequence: current.sequence + 1,
+        status: change.status,
+        stage: change.stage ?? (current.stage as Stage),
+        progress,
+        message: change.message ?? null,
+        metadata: { ...(current.metadata as Metadata), ...change.metadata },
+        attempt: current.attempt,
+        etaSeconds: isTerminal(change.status) ? null : etaSeconds(progress, current.attemptStartedAt, now),
+        updatedAt: now,
+      };
+      await insertStatus(tx, next, current.attemptStartedAt);
+      return next;
+    });
+    if (event) this.publish(event);
+    return event;
+  }
+
+  publish(event: StatusEvent): void {
+    this.bus.publishStatus(event);
+  }
+}
+
+async function lockStatus(tx: Tx, fileId: string): Promise<(StatusRow & { attemptStartedAt: Date }) | null> {
+  const rows = await tx.$queryRaw<(StatusRow & { attemptStartedAt: Date })[]>`
+    SELECT file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata,
+           sequence, attempt, attempt_started_at AS "attemptStartedAt", eta_seconds AS "etaSeconds",
+           updated_at AS "updatedAt"
+    FROM file_status WHERE file_id = ${fileId}::uuid FOR UPDATE`;
+  return rows[0] ?? null;
+}

@@ -1,0 +1,95 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface StoredBytes {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Files on disk under DATA_DIR: uploads waiting to be processed in `incoming/`, and finished
+ * content in `blobs/`, named by its sha256 so that equal content is stored once and storing
+ * it again is harmless.
+ */
+export class BlobStore {
+  readonly incomingDir: string;
+  readonly blobsDir: string;
+  private readonly tmpDir: string;
+
+  constructor(dataDir: string) {
+    this.incomingDir = path.join(dataDir, 'incoming');
+    this.blobsDir = path.join(dataDir, 'blobs');
+    this.tmpDir = path.join(dataDir, 'tmp');
+    for (const dir of [this.incomingDir, this.blobsDir, this.tmpDir]) fs.mkdirSync(dir, { recursive: true });
+  }
+
+  incomingPath(fileId: string): string {
+    return path.join(this.incomingDir, fileId);
+  }
+
+  blobPath(sha256: string): string {
+    return path.join(this.blobsDir, sha256.slice(0, 2), sha256);
+  }
+
+  /** A private path in the same filesystem, so that moving the finished file there is a rename. */
+  tmpPath(): string {
+    return path.join(this.tmpDir, `${randomUUID()}.part`);
+  }
+
+  /**
+   * Streams `source` to a temporary file, hashing it on the way, then runs `accept`. Any failure,
+   * the source's included, removes the partial file.
+   */
+  async writeStream(source: Readable): Promise<StoredBytes> {
+    const tmp = this.tmpPath();
+    const hash = createHash('sha256');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, measure, fs.createWriteStream(tmp));
+    } catch (error) {
+      await fsp.rm(tmp, { force: true });
+      throw error;
+    }
+    return { path: tmp, size, sha256: hash.digest('hex') };
+  }
+
+  /** Moves a finished temporary file to where it belongs. */
+  async moveInto(tmp: string, destination: string): Promise<void> {
+    await fsp.mkdir(path.dirname(destination), { recursive: true });
+    await fsp.rename(tmp, destination);
+  }
+
+  /** Puts a file into the content-addressed store; already stored content is left as it is. */
+  async storeBlob(source: string, sha256: string, { keepSource }: { keepSource: boolean }): Promise<string> {
+    const destination = this.blobPath(sha256);
+    if (fs.existsSync(destination)) {
+      if (!keepSource) await fsp.rm(source, { force: true });
+      return destination;
+    }
+    await fsp.mkdir(path.dirname(destination), { recursive: true });
+    if (keepSource) {
+      const tmp = this.tmpPath();
+      await fsp.copyFile(source, tmp);
+      await fsp.rename(tmp, destination);
+    } else {
+      await fsp.rename(source, destination);
+    }
+    return destination;
+  }
+
+  async remove(filePath: string): Promise<void> {
+    await fsp.rm(filePath, { force: true });
+  }
+}

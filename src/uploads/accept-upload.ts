@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { FileUpload } from 'graphql-upload-minimal';
+import type { PrismaClient } from '../db/database.js';
+import { addJob } from '../queue/job-sql.js';
+import { PROCESS_FILE_TASK } from '../processing/process-file.js';
+import type { StatusEvent } from '../status/model.js';
+import type { StatusRecorder } from '../status/record-status-change.js';
+import type { StatusBus } from '../status/status-bus.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { FileTooLargeError, MissingFileError } from './errors.js';
+import type { WebhookTarget } from './webhook-target.js';
+
+export interface UploadDeps {
+  prisma: PrismaClient;
+  status: StatusRecorder;
+  bus: StatusBus;
+  blobs: BlobStore;
+  maxUploadBytes: number;
+  jobMaxAttempts: number;
+}
+
+export interface AcceptedFile {
+  id: string;
+  tenantId: string;
+  filename: string;
+  mimeType: string;
+  size: bigint;
+  sha256: string;
+  createdAt: Date;
+  status: StatusEvent;
+}
+
+/**
+ * Streams an upload to disk while hashing it, then creates the file, its first status and its
+ * processing job in one transaction. On any failure — too large, aborted, database down — no
+ * bytes and no rows are left behind.
+ */
+export async function acceptUpload(
+  deps: UploadDeps,
+  tenantId: string,
+  upload: Promise<FileUpload>,
+  webhook: WebhookTarget | null,
+): Promise<AcceptedFile> {
+  const file = await upload.catch((error: Error) => {
+    throw new MissingFileError(error.message);
+  });
+  const source = file.createReadStream();
+  // graphql-upload-minimal ends a stream that hits the limit as if it were complete.
+  source.once('limit', () => source.destroy(new FileTooLargeError(deps.maxUploadBytes)));
+  const stored = await deps.blobs.writeStream(source);
+
+  const id = randomUUID();
+  const incoming = deps.blobs.incomingPath(id);
+  const filename = (file.filename || 'upload').slice(0, 255);
+  const mimeType = (file.mimetype || 'application/octet-stream').slice(0, 255);
+  try {
+    await deps.blobs.moveInto(stored.path, incoming);
+    const status = await deps.prisma.$transaction(async (tx) => {
+      const row = await tx.file.create({
+        data: {
+          id,
+          tenantId,
+          filename,
+          mimeType,
+          size: BigInt(stored.size),
+          sha256: stored.sha256,
+          webhookUrl: webhook?.url ?? null,
+          webhookEvents: webhook?.events ?? [],
+        },
+      });
+      const queued = await deps.status.recordQueued(tx, row, {});
+      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId: id }, key: `file:${id}`, maxAttempts: deps.jobMaxAttempts });
+      return { row, queued };
+    });
+    deps.status.publish(status.queued);
+    deps.bus.publishJobsQueued();
+    return { ...status.row, status: status.queued };
+  } catch (error) {
+    await deps.blobs.remove(stored.path);
+    await deps.blobs.remove(incoming);
+    throw error;
+  }
+}
+
+/** Queues a FAILED file again as its next attempt; null when the tenant has no such FAILED file. */
+export async function retryFile(deps: UploadDeps, tenantId: string, fileId: string): Promise<StatusEvent | null> {
+  const event = await deps.prisma.$transaction(async (tx) => {
+    const file = await tx.file.findUnique({ where: { id: fileId }, select: { tenantId: true } });
+    if (!file || file.tenantId !== tenantId) return null;
+    const retried = await deps.status.recordRetry(tx, fileId);
+    if (retried) {
+      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId }, key: `file:${fileId}`, maxAttempts: deps.jobMaxAttempts });
+    }
+    return retried;
+  });
+  if (event) {
+    deps.status.publish(event);
+    deps.bus.publishJobsQueued();
+  }
+  return event;
+}

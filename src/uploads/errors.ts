@@ -1,0 +1,10 @@
+/** Typed failures of an upload; the GraphQL layer maps each to an error code. */
+export class FileTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`The file is larger than the limit of ${limit} bytes.`);
+  }
+}
+
+export class InvalidWebhookUrlError extends Error {}
+
+export class MissingFileError extends Error {}

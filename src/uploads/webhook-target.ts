@@ -1,0 +1,32 @@
+import { InvalidWebhookUrlError } from './errors.js';
+
+export const WEBHOOK_EVENT_TYPES = ['file.processing', 'file.completed', 'file.failed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export interface WebhookTarget {
+  url: string;
+  events: WebhookEventType[];
+}
+
+const MAX_URL_LENGTH = 2048;
+
+/** Checks the webhook an upload asks for; the delivery engine checks the address again when it sends. */
+export function parseWebhookTarget(url: string | null | undefined, events: WebhookEventType[] | null | undefined): WebhookTarget | null {
+  if (url === null || url === undefined) {
+    if (events?.length) throw new InvalidWebhookUrlError('webhookEvents needs a webhookUrl to deliver to.');
+    return null;
+  }
+  if (url.length > MAX_URL_LENGTH) throw new InvalidWebhookUrlError(`The webhook URL is longer than ${MAX_URL_LENGTH} characters.`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidWebhookUrlError('The webhook URL is not an absolute URL.');
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new InvalidWebhookUrlError(`The webhook URL must use http or https, not ${parsed.protocol.slice(0, -1)}.`);
+  }
+  if (!parsed.hostname) throw new InvalidWebhookUrlError('The webhook URL has no host.');
+  const chosen = events && events.length > 0 ? [...new Set(events)] : [...WEBHOOK_EVENT_TYPES];
+  return { url: parsed.toString(), events: chosen };
+}
