@@ -1,7 +1,7 @@
 import type { Config } from './config.js';
 import { ApiKeyAuthenticator } from './auth/api-keys.js';
 import { createFirstKeyIfNone } from './auth/first-key.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
 import type { Services } from './graphql/context.js';
 import { createHttpServer } from './http-server.js';
@@ -17,6 +17,7 @@ import { BlobStore } from './storage/blob-store.js';
 export interface RunningService {
   /** The port the API listens on; null for ROLE=worker. */
   port: number | null;
+  db: Database;
   stop(): Promise<void>;
 }
 
@@ -85,7 +86,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       stops.push(() => server.close());
       log.info({ port, role: config.role, database: db.kind }, 'listening');
     }
-    return { port, stop };
+    return { port, db, stop };
   } catch (error) {
     await stop();
     throw error;

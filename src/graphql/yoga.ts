@@ -37,7 +37,8 @@ export function createYogaApp(services: Services, log: Logger) {
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useStreamingMultipart({
-        maxFileSize: services.maxUploadBytes,
+        // busboy flags a file that reaches its limit, so a file of exactly MAX_UPLOAD_BYTES needs one more.
+        maxFileSize: services.maxUploadBytes + 1,
         isAuthenticated: async (authorization) => (await services.authenticator.authenticate(authorization)) !== null,
       }),
     ],

@@ -42,11 +42,11 @@ export class BlobStore {
   }
 
   /**
-   * Streams `source` to a temporary file, hashing it on the way, then runs `accept`. Any failure,
-   * the source's included, removes the partial file.
+   * Streams an upload to a partial file beside the finished ones, hashing it on the way. Any
+   * failure, the source's included, removes the partial file.
    */
   async writeStream(source: Readable): Promise<StoredBytes> {
-    const tmp = this.tmpPath();
+    const tmp = path.join(this.incomingDir, `${randomUUID()}.part`);
     const hash = createHash('sha256');
     let size = 0;
     const measure = new Transform({

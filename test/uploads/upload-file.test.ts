@@ -1,0 +1,230 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+const LIMIT = 64 * 1024;
+let server: TestServer;
+let alice: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ MAX_UPLOAD_BYTES: String(LIMIT) });
+  alice = await server.tenant('alice');
+});
+afterAll(() => server.stop());
+
+async function fileCount(): Promise<number> {
+  return server.service.db.prisma.file.count();
+}
+
+/** Sends a hand-made request body, so that the test controls every byte and when it stops. */
+function rawRequest(
+  body: string | Buffer,
+  headers: Record<string, string>,
+  options: { abortAfterBytes?: number } = {},
+): Promise<{ status: number; body: string } | 'aborted'> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}/graphql`, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', (error) => (options.abortAfterBytes ? resolve('aborted') : reject(error)));
+    if (options.abortAfterBytes) {
+      req.write(Buffer.from(body).subarray(0, options.abortAfterBytes), () => setTimeout(() => req.destroy(), 100));
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+function multipartBody(boundary: string, parts: { name: string; value: string | Buffer; filename?: string }[]): Buffer {
+  const chunks = parts.flatMap((part) => [
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"` +
+        (part.filename ? `; filename="${part.filename}"\r\nContent-Type: text/plain` : '') +
+        '\r\n\r\n',
+    ),
+    Buffer.from(part.value),
+    Buffer.from('\r\n'),
+  ]);
+  return Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]);
+}
+
+const OPERATIONS = JSON.stringify({
+  query: 'mutation($file: Upload!) { uploadFile(file: $file) { file { id } } }',
+  variables: { file: null },
+});
+const MAP = JSON.stringify({ 0: ['variables.file'] });
+
+describe('uploadFile', () => {
+  it('stores the file, answers at once with its id and first status, then processes it', async () => {
+    const content = 'Hello,\r\nworld of files.\n';
+    const { status, body } = await uploadFile(server.url, alice, content, { filename: 'hello.txt' });
+    expect(status).toBe(200);
+    expect(body.errors).toBeUndefined();
+    const { file, status: first } = body.data.uploadFile;
+    expect(file.filename).toBe('hello.txt');
+    expect(file.size).toBe(Buffer.byteLength(content));
+    expect(file.sha256).toBe(createHash('sha256').update(content).digest('hex'));
+    expect(first).toMatchObject({ fileId: file.id, status: 'PROCESSING', stage: 'QUEUED', progress: 0, sequence: 1, attempt: 1 });
+
+    const done = await waitForTerminal(server.url, alice, file.id);
+    expect(done).toMatchObject({ status: 'COMPLETED', stage: 'DONE', progress: 100, attempt: 1, message: null });
+    expect(done.metadata).toMatchObject({ mimeType: 'text/plain', size: file.size, sha256: file.sha256, words: 4 });
+    expect(done.metadata.textLength).toBe('Hello,\nworld of files.\n'.length);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('sniffs the type from the bytes, not from the claim, and fails a type that is not allowed', async () => {
+    const executable = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90), Buffer.from([0, 0, 0])]);
+    const { body } = await uploadFile(server.url, alice, executable, { filename: 'cat.png', type: 'image/png' });
+    const id = body.data.uploadFile.file.id;
+    const failed = await waitForTerminal(server.url, alice, id);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.stage).toBe('VALIDATING');
+    expect(failed.message).toMatch(/not accepted/);
+    expect(failed.message).not.toMatch(/Error:|\bat \w|node_modules|\/tmp\/|\/work\//);
+  });
+
+  it('retryFile queues a FAILED file again with the next attempt, and refuses other files', async () => {
+    const { body } = await uploadFile(server.url, alice, Buffer.from([0, 1, 2, 3, 255, 0]), { filename: 'blob.bin' });
+    const id = body.data.uploadFile.file.id;
+    await waitForTerminal(server.url, alice, id);
+    const retried = await graphql(server.url, alice, 'mutation($id: ID!) { retryFile(fileId: $id) { status stage attempt progress } }', { id });
+    expect(retried.body.data.retryFile).toEqual({ status: 'PROCESSING', stage: 'QUEUED', attempt: 2, progress: 0 });
+    const again = await waitForTerminal(server.url, alice, id);
+    expect(again).toMatchObject({ status: 'FAILED', attempt: 2 });
+
+    const ok = await uploadFile(server.url, alice, 'fine');
+    const okId = ok.body.data.uploadFile.file.id;
+    await waitForTerminal(server.url, alice, okId);
+    const refused = await graphql(server.url, alice, 'mutation($id: ID!) { retryFile(fileId: $id) { attempt } }', { id: okId });
+    expect(refused.body.errors?.[0].extensions?.code).toBe('NOT_FAILED');
+  });
+
+  it('stores the webhook it is given, and refuses a URL that is not absolute http(s)', async () => {
+    const good = await uploadFile(server.url, alice, 'hook', {
+      variables: { webhookUrl: 'https://example.com/hooks', webhookEvents: ['FILE_COMPLETED'] },
+    });
+    const row = await server.service.db.prisma.file.findUnique({ where: { id: good.body.data.uploadFile.file.id } });
+    expect(row).toMatchObject({ webhookUrl: 'https://example.com/hooks', webhookEvents: ['file.completed'] });
+
+    const before = await fileCount();
+    for (const webhookUrl of ['not a url', '/relative/path', 'ftp://example.com/x', 'javascript:alert(1)', `https://e.com/${'a'.repeat(3000)}`]) {
+      const { body } = await uploadFile(server.url, alice, 'hook', { variables: { webhookUrl } });
+      expect(body.errors?.[0].extensions?.code, webhookUrl).toBe('INVALID_WEBHOOK_URL');
+    }
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+});
+
+describe('uploadFile with bad input', () => {
+  it('answers FILE_TOO_LARGE over MAX_UPLOAD_BYTES and keeps nothing', async () => {
+    const before = await fileCount();
+    const { status, body } = await uploadFile(server.url, alice, Buffer.alloc(LIMIT + 1, 'a'));
+    expect(status).toBe(413);
+    expect(body.errors?.[0].extensions?.code).toBe('FILE_TOO_LARGE');
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('accepts a file of exactly MAX_UPLOAD_BYTES', async () => {
+    const { body } = await uploadFile(server.url, alice, Buffer.alloc(LIMIT, 'a'));
+    expect(body.data.uploadFile.file.size).toBe(LIMIT);
+  });
+
+  it('leaves no partial file and no row when the client aborts mid-upload, and keeps serving', async () => {
+    const before = await fileCount();
+    const boundary = 'abort-boundary';
+    const body = multipartBody(boundary, [
+      { name: 'operations', value: OPERATIONS },
+      { name: 'map', value: MAP },
+      { name: '0', value: Buffer.alloc(LIMIT / 2, 'x'), filename: 'big.txt' },
+    ]);
+    const result = await rawRequest(
+      body,
+      { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length), authorization: alice, 'x-graphql-yoga-csrf': '1' },
+      { abortAfterBytes: body.length - LIMIT / 4 },
+    );
+    expect(result).toBe('aborted');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await server.leftoverUploads()).toEqual([]);
+    expect(await fileCount()).toBe(before);
+    const next = await uploadFile(server.url, alice, 'still alive');
+    expect(next.body.data.uploadFile.file.id).toBeTruthy();
+  });
+
+  const boundary = 'bad-boundary';
+  const malformed: [string, Buffer, RegExp][] = [
+    ['operations that are not JSON', multipartBody(boundary, [{ name: 'operations', value: '{nope' }]), /Invalid JSON/],
+    ['no map', multipartBody(boundary, [{ name: 'operations', value: OPERATIONS }]), /Missing multipart field 'map'/],
+    [
+      'a map naming a file that never comes',
+      multipartBody(boundary, [
+        { name: 'operations', value: OPERATIONS },
+        { name: 'map', value: MAP },
+      ]),
+      /No file arrived|File missing/,
+    ],
+    [
+      'two files',
+      multipartBody(boundary, [
+        { name: 'operations', value: OPERATIONS },
+        { name: 'map', value: JSON.stringify({ 0: ['variables.file'], 1: ['variables.other'] }) },
+        { name: '0', value: 'a', filename: 'a.txt' },
+        { name: '1', value: 'b', filename: 'b.txt' },
+      ]),
+      /one file per request/,
+    ],
+    ['a body that is not multipart at all', Buffer.from('garbage without boundaries'), /Malformed multipart|Unexpected end/],
+  ];
+  it.each(malformed)('answers %s with a clear error and stores nothing', async (_name, body, message) => {
+    const before = await fileCount();
+    const result = await rawRequest(body, {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      authorization: alice,
+      'x-graphql-yoga-csrf': '1',
+    });
+    if (result === 'aborted') throw new Error('the server dropped the connection');
+    expect(result.status).toBeGreaterThanOrEqual(200);
+    expect(result.body).toMatch(message);
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('refuses a multipart request without a CSRF header, before reading it', async () => {
+    const before = await fileCount();
+    const form = new FormData();
+    form.set('operations', OPERATIONS);
+    form.set('map', MAP);
+    form.set('0', new Blob(['x']), 'x.txt');
+    const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { authorization: alice }, body: form });
+    expect(response.status).toBe(403);
+    expect(await fileCount()).toBe(before);
+  });
+
+  it.each([
+    ['no key', undefined],
+    ['a wrong key', 'Bearer fsk_wrong'],
+    ['a malformed header', 'Basic dXNlcjpwYXNz'],
+  ])('answers 401 to an upload with %s and stores nothing', async (_name, authorization) => {
+    const before = await fileCount();
+    const { status, body } = await uploadFile(server.url, authorization, Buffer.alloc(1024, 'a'));
+    expect(status).toBe(401);
+    expect(body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('refuses a JSON body over its limit', async () => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: alice },
+      body: JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(2_000_000) } }),
+    });
+    expect(response.status).toBe(413);
+  });
+});
