@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { postJson, request, sendMultipart, type StreamedUpload } from './http-client.js';
+import { postJson, request, sendMultipart, type HttpResponse } from './http-client.js';
 import { graphqlUploadBody, type FileToSend } from './multipart.js';
 import type { ServiceUnderTest } from './server.js';
 
@@ -17,8 +17,7 @@ export interface UploadedFile {
 }
 
 /** Reads the uploadFile answer, throwing with the response when it is not a success. */
-export function uploadedFile(upload: StreamedUpload): UploadedFile {
-  const { status, body } = upload.response;
+export function uploadedFile({ status, body }: HttpResponse): UploadedFile {
   let parsed: { data?: { uploadFile?: { file: { id: string }; status: { sequence: number } } }; errors?: unknown };
   try {
     parsed = JSON.parse(body);
@@ -32,7 +31,7 @@ export function uploadedFile(upload: StreamedUpload): UploadedFile {
 
 export async function uploadFile(service: ServiceUnderTest, file: FileToSend, timeoutMs = 30_000): Promise<UploadedFile> {
   const url = `http://127.0.0.1:${service.port}/graphql`;
-  return uploadedFile(await sendMultipart(url, uploadHeaders(service), graphqlUploadBody(file), timeoutMs));
+  return uploadedFile((await sendMultipart(url, uploadHeaders(service), graphqlUploadBody(file), timeoutMs)).response);
 }
 
 export async function graphql(service: ServiceUnderTest, query: string, variables: Record<string, unknown> = {}) {

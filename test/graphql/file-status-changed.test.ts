@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { STATUS_SUBSCRIPTION, collect, wsClient } from '../helpers/subscriptions.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+let server: TestServer;
+let alice: string;
+let bob: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  alice = await server.tenant('alice');
+  bob = await server.tenant('bob');
+});
+afterAll(() => server.stop());
+
+function expectGapFreeToTerminal(events: any[], fileId: string) {
+  expect(events.length).toBeGreaterThan(1);
+  events.forEach((event, index) => {
+    expect(event.fileId).toBe(fileId);
+    if (index > 0) expect(event.sequence).toBe(events[index - 1].sequence + 1);
+    if (index > 0 && event.attempt === events[index - 1].attempt) {
+      expect(event.progress).toBeGreaterThanOrEqual(events[index - 1].progress);
+    }
+  });
+  expect(events.at(-1)).toMatchObject({ status: 'COMPLETED', stage: 'DONE', progress: 100 });
+  expect(events.slice(0, -1).every((event) => event.status === 'PROCESSING')).toBe(true);
+}
+
+describe('fileStatusChanged over graphql-ws', () => {
+  it('sends the snapshot first, then every change in order, and completes after the terminal status', async () => {
+    const { body } = await uploadFile(server.url, alice, 'word '.repeat(2_000_000));
+    const fileId = body.data.uploadFile.file.id;
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const watch = collect(client, { fileId });
+      await watch.done;
+      expect(watch.errors).toEqual([]);
+      expectGapFreeToTerminal(watch.events, fileId);
+      // The stream went through the stages, with progress reports while converting.
+      const stages = watch.events.map((event) => event.stage);
+      expect(stages).toContain('CONVERTING');
+      expect(stages).toContain('STORING');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('sends a finished file its terminal status once, then completes', async () => {
+    const { body } = await uploadFile(server.url, alice, 'short');
+    const fileId = body.data.uploadFile.file.id;
+    const final = await waitForTerminal(server.url, alice, fileId);
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const watch = collect(client, { fileId });
+      await watch.done;
+      expect(watch.events).toHaveLength(1);
+      expect(watch.events[0]).toMatchObject({ status: 'COMPLETED', sequence: final.sequence });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('loses nothing for many subscribers watching many files at once', async () => {
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const uploads = await Promise.all(
+        Array.from({ length: 10 }, (_, index) => uploadFile(server.url, alice, `file ${index} `.repeat(200_000))),
+      );
+      const watches = uploads.flatMap(({ body }) => {
+        const fileId = body.data.uploadFile.file.id;
+        return [0, 1, 2].map(() => ({ fileId, watch: collect(client, { fileId }) }));
+      });
+      await Promise.all(watches.map(({ watch }) => watch.done));
+      for (const { fileId, watch } of watches) {
+        expect(watch.events.length).toBeGreaterThan(0);
+        const last = watch.events.at(-1);
+        expect(last.status).toBe('COMPLETED');
+        const sequences = watch.events.map((event) => event.sequence);
+        expect(sequences).toEqual(sequences.map((_, index) => sequences[0] + index));
+        expect(watch.events.every((event) => event.fileId === fileId)).toBe(true);
+      }
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("streams every change of the caller's files without a fileId, and none of another tenant's", async () => {
+    const aliceClient = wsClient(server.wsUrl, alice);
+    const bobClient = wsClient(server.wsUrl, bob);
+    try {
+      const aliceAll = collect(aliceClient, {});
+      const bobAll = collect(bobClient, {});
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const { body } = await uploadFile(server.url, alice, 'tenant stream');
+      const fileId = body.data.uploadFile.file.id;
+      await waitForTerminal(server.url, alice, fileId);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const mine = aliceAll.events.filter((event) => event.fileId === fileId);
+      expect(mine[0]).toMatchObject({ sequence: 1, stage: 'QUEUED' });
+      expect(mine.map((event) => event.sequence)).toEqual(mine.map((_, index) => index + 1));
+      expect(mine.at(-1).status).toBe('COMPLETED');
+      expect(bobAll.events.filter((event) => event.fileId === fileId)).toEqual([]);
+      aliceAll.stop();
+      bobAll.stop();
+    } finally {
+      await aliceClient.dispose();
+      await bobClient.dispose();
+    }
+  });
+
+  it.each([
+    ["another tenant's file", async () => (await uploadFile(server.url, alice, 'private')).body.data.uploadFile.file.id],
+    ['an unknown file', async () => '00000000-0000-4000-8000-000000000000'],
+    ['an id that is not a UUID', async () => 'nope'],
+  ])('answers %s with NOT_FOUND', async (_name, fileIdOf) => {
+    const fileId = await fileIdOf();
+    const client = wsClient(server.wsUrl, bob);
+    try {
+      const watch = collect(client, { fileId });
+      await watch.done.catch(() => {});
+      expect(watch.events).toEqual([]);
+      expect(JSON.stringify(watch.errors)).toMatch(/NOT_FOUND/);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it.each([
+    ['no key', undefined],
+    ['a wrong key', 'Bearer fsk_wrong'],
+  ])('closes a connection with %s as Forbidden', async (_name, authorization) => {
+    const client = wsClient(server.wsUrl, authorization);
+    try {
+      const watch = collect(client, {});
+      const error = await watch.done.then(
+        () => null,
+        (reason) => reason,
+      );
+      expect(error?.code).toBe(4403);
+      expect(watch.events).toEqual([]);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+describe('fileStatusChanged over SSE', () => {
+  async function readSse(authorization: string | undefined, fileId: string) {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify({ query: STATUS_SUBSCRIPTION, variables: { fileId } }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    const text = await response.text();
+    const events = text
+      .split('\n\n')
+      .filter((block) => block.includes('event: next'))
+      .map((block) => JSON.parse(block.split('\n').find((line) => line.startsWith('data: '))!.slice(6)));
+    return { response, text, events };
+  }
+
+  it('sends the snapshot and every change, then ends the stream', async () => {
+    const { body } = await uploadFile(server.url, alice, 'sse '.repeat(1_000_000));
+    const fileId = body.data.uploadFile.file.id;
+    const { response, text, events } = await readSse(alice, fileId);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
+    expectGapFreeToTerminal(events.map((event) => event.data.fileStatusChanged), fileId);
+    expect(text).toMatch(/event: complete/);
+  });
+
+  it("refuses another tenant's file and a missing key", async () => {
+    const { body } = await uploadFile(server.url, alice, 'mine');
+    const fileId = body.data.uploadFile.file.id;
+    const foreign = await readSse(bob, fileId);
+    expect(foreign.text).toMatch(/NOT_FOUND/);
+    expect(foreign.events.every((event) => !event.data)).toBe(true);
+    const anonymous = await readSse(undefined, fileId);
+    expect(anonymous.text).toMatch(/UNAUTHENTICATED/);
+    expect(anonymous.text).not.toMatch(/fileStatusChanged"?:\s*\{/);
+  });
+});

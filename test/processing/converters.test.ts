@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { textConverter } from '../../src/processing/converters.js';
+import { isAllowedType, sniffType } from '../../src/processing/sniff-type.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'converters-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function convert(bytes: Buffer) {
+  const input = path.join(dir, 'in');
+  const output = path.join(dir, 'out');
+  fs.writeFileSync(input, bytes);
+  const progress: number[] = [];
+  const result = await textConverter.convert(input, output, { signal: new AbortController().signal, onProgress: (f) => progress.push(f) });
+  return { ...result, text: fs.readFileSync(output, 'utf8'), progress };
+}
+
+describe('textConverter', () => {
+  it.each([
+    ['CRLF and lone CR line ends', Buffer.from('a\r\nb\rc\n'), 'a\nb\nc\n'],
+    ['a UTF-8 byte-order mark', Buffer.from('\ufeffhello', 'utf8'), 'hello'],
+    ['UTF-16LE with its mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('héllo wörld', 'utf16le')]), 'héllo wörld'],
+    ['decomposed characters', Buffer.from('e\u0301', 'utf8'), 'é'],
+    ['invalid UTF-8', Buffer.from([0x61, 0xff, 0x62]), 'a\ufffdb'],
+  ])('normalises %s', async (_name, bytes, expected) => {
+    expect((await convert(bytes)).text).toBe(expected);
+  });
+
+  it('keeps a CRLF split across read chunks as one line end, and counts words across chunks', async () => {
+    const chunk = 256 * 1024;
+    const text = 'x'.repeat(chunk - 1) + '\r\n' + 'word '.repeat(10);
+    const result = await convert(Buffer.from(text));
+    expect(result.text).toBe('x'.repeat(chunk - 1) + '\n' + 'word '.repeat(10));
+    expect(result.words).toBe(11);
+    expect(result.textLength).toBe(result.text.length);
+    expect(result.progress.at(-1)).toBe(1);
+  });
+});
+
+describe('sniffType', () => {
+  const sniff = (bytes: Buffer, claimed: string) => {
+    const file = path.join(dir, 'sniff');
+    fs.writeFileSync(file, bytes);
+    return sniffType(file, claimed);
+  };
+
+  it('believes the bytes over the claim', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+    expect(await sniff(png, 'text/plain')).toBe('image/png');
+    expect(await sniff(Buffer.from([0, 1, 2, 0xff]), 'text/plain')).toBe('application/octet-stream');
+  });
+
+  it('names text by the claim only when the claim is a text type', async () => {
+    expect(await sniff(Buffer.from('a,b\n1,2\n'), 'text/csv')).toBe('text/csv');
+    expect(await sniff(Buffer.from('{"a":1}'), 'application/json')).toBe('application/json');
+    expect(await sniff(Buffer.from('plain'), 'image/png')).toBe('text/plain');
+  });
+
+  it('matches allowed types exactly or by family', () => {
+    expect(isAllowedType('image/png', ['image/*'])).toBe(true);
+    expect(isAllowedType('imagex/png', ['image/*'])).toBe(false);
+    expect(isAllowedType('application/pdf', ['application/json'])).toBe(false);
+  });
+});
