@@ -60,7 +60,11 @@ for (const name of selected) {
   }
 }
 
-console.log(`\n${markdownSummary(rows, ['npm run bench', ...(requested.length ? ['--', ...requested] : [])].join(' '), startedAt)}`);
+const overrides = Object.entries(process.env)
+  .filter(([name]) => name.startsWith('BENCH_'))
+  .map(([name, value]) => `${name}=${value}`);
+const command = [...overrides, 'npm run bench', ...(requested.length ? ['--', ...requested] : [])].join(' ');
+console.log(`\n${markdownSummary(rows, command, startedAt)}`);
 if (failures.length) {
   console.error(`\n${failures.length} benchmark(s) failed:\n${failures.join('\n\n')}`);
   process.exit(1);

@@ -31,7 +31,7 @@ async function measureUpload(
 ): Promise<Measurement> {
   const body = graphqlUploadBody(file);
   // A gigabyte at a crawling 5 MB/s still finishes; a stalled upload does not hold the bench.
-  const timeoutMs = Math.max(120_000, (body.contentLength / 5e6) * 1000);
+  const timeoutMs = Math.ceil(Math.max(120_000, (body.contentLength / 5e6) * 1000));
   const rss = watchPeakRss(server.pid);
   let growth: RssGrowth;
   let upload: StreamedUpload;

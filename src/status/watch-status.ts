@@ -153,15 +153,24 @@ export async function watchFileStatus(deps: WatchDeps, tenantId: string, fileId:
     throw new NotFoundError(fileId);
   }
   delivered.set(fileId, snapshot.sequence);
-  return (async function* () {
-    try {
-      yield snapshot;
-      if (isTerminal(snapshot.status)) return;
-      yield* changes;
-    } finally {
-      await changes.return(undefined);
-    }
-  })();
+  // Hand-written rather than a generator: a generator's return() waits for its pending next(),
+  // which waits for a change that may never come, and a subscriber who leaves must be let go.
+  let snapshotSent = false;
+  return {
+    async next() {
+      if (!snapshotSent) {
+        snapshotSent = true;
+        return { value: snapshot, done: false };
+      }
+      if (isTerminal(snapshot.status)) return changes.return(undefined);
+      return changes.next();
+    },
+    return: (value) => changes.return(value),
+    throw: (error) => changes.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<StatusEvent>;
 }
 
 /** Every change of every file of a tenant, in order per file; it never ends by itself. */

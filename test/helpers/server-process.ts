@@ -15,8 +15,12 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs the service as `npm start` does, in its own process, and waits until it listens. */
+/**
+ * Runs the service as `npm start` does, in its own process, and waits until it listens (or, for
+ * ROLE=worker, which does not listen, until its worker starts).
+ */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const readyMessage = env.ROLE === 'worker' ? 'worker started' : 'listening';
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -25,7 +29,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
   const lines: string[] = [];
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   let apiKey: string | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
+  const port = await new Promise<number | undefined>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not listen:\n${lines.join('\n')}`)), timeoutMs);
     exited.then(() => reject(new Error(`server exited:\n${lines.join('\n')}`)));
     for (const stream of [child.stdout!, child.stderr!]) {
@@ -39,14 +43,14 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
           }
         })();
         if (entry.apiKey) apiKey = entry.apiKey;
-        if (entry.msg === 'listening') {
+        if (entry.msg === readyMessage) {
           clearTimeout(timer);
           resolve(entry.port);
         }
       });
     }
   });
-  return { child, url: `http://127.0.0.1:${port}`, apiKey, lines, exited };
+  return { child, url: port ? `http://127.0.0.1:${port}` : '', apiKey, lines, exited };
 }
 
 /** Runs `npm run cli -- …` as a process; resolves with its exit code and output. */

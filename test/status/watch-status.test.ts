@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { applyMigrations } from '../../src/db/migrate.js';
+import type { StatusEvent } from '../../src/status/model.js';
+import { StatusRecorder } from '../../src/status/record-status-change.js';
+import { createStatusBus, type StatusBus } from '../../src/status/status-bus.js';
+import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
+import { createTestDatabase } from '../helpers/test-database.js';
+
+let dataDir: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: Database;
+let bus: StatusBus;
+let recorder: StatusRecorder;
+let tenantId: string;
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'watch-status-'));
+  database = await createTestDatabase();
+  db = await openDatabase({ dataDir, databaseUrl: database.url });
+  await applyMigrations(db);
+  bus = createStatusBus();
+  recorder = new StatusRecorder(db.prisma, bus);
+  tenantId = (await db.prisma.tenant.create({ data: { name: 'watchers' } })).id;
+});
+afterAll(async () => {
+  await db.close();
+  await database.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function newFile(): Promise<string> {
+  return db.prisma
+    .$transaction(async (tx) => {
+    const file = await tx.file.create({ data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x' } });
+    return recorder.recordQueued(tx, file, {});
+  }).then((queued) => {
+    recorder.publish(queued);
+    return queued.fileId;
+  });
+}
+
+/** 300 progress changes, then COMPLETED: far more than a subscriber's live queue holds. */
+async function manyChanges(fileId: string): Promise<number> {
+  const count = 300;
+  for (let index = 0; index < count; index++) {
+    await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: Math.floor(index / 3) });
+  }
+  await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+  return count + 2;
+}
+
+async function drain(events: AsyncIterable<StatusEvent>, until: (event: StatusEvent) => boolean = () => false) {
+  const seen: StatusEvent[] = [];
+  for await (const event of events) {
+    seen.push(event);
+    if (until(event)) break;
+  }
+  return seen;
+}
+
+describe('watchFileStatus', () => {
+  it('catches a subscriber that fell far behind up from the table: every change, in order, once', async () => {
+    const fileId = await newFile();
+    const stream = await watchFileStatus({ prisma: db.prisma, bus }, tenantId, fileId);
+    const last = await manyChanges(fileId); // nobody reads while these are published
+    const seen = await drain(stream);
+    expect(seen.map((event) => event.sequence)).toEqual(Array.from({ length: last }, (_, index) => index + 1));
+    expect(seen.at(-1)!.status).toBe('COMPLETED');
+  });
+
+  it("rejects another tenant's file as not found", async () => {
+    const fileId = await newFile();
+    await expect(watchFileStatus({ prisma: db.prisma, bus }, '00000000-0000-4000-8000-000000000000', fileId)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it('fills a gap left by a lost live event from the table', async () => {
+    const fileId = await newFile();
+    const stream = await watchFileStatus({ prisma: db.prisma, bus }, tenantId, fileId);
+    expect((await stream.next()).value.sequence).toBe(1);
+    // A change that reached the table but whose publication was lost (a dropped bus connection):
+    await db.prisma.$transaction(async (tx) => {
+      await tx.fileStatus.update({ where: { fileId }, data: { sequence: 2, stage: 'VALIDATING', progress: 5 } });
+      await tx.fileStatusEvent.create({
+        data: { fileId, tenantId, sequence: 2, status: 'PROCESSING', stage: 'VALIDATING', progress: 5, attempt: 1, createdAt: new Date() },
+      });
+    });
+    await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    const rest = await drain(stream);
+    expect(rest.map((event) => [event.sequence, event.stage])).toEqual([
+      [2, 'VALIDATING'],
+      [3, 'DONE'],
+    ]);
+  });
+
+  it('ends a waiting stream when the subscriber leaves', async () => {
+    const fileId = await newFile();
+    const stream = await watchFileStatus({ prisma: db.prisma, bus }, tenantId, fileId);
+    await stream.next();
+    const pending = stream.next();
+    await stream.return(undefined);
+    expect(await pending).toMatchObject({ done: true });
+  });
+});
+
+describe('watchTenantStatus', () => {
+  it('keeps every change of every file in order per file, however far behind the subscriber is', async () => {
+    const stream = await watchTenantStatus({ prisma: db.prisma, bus }, tenantId);
+    const files = [await newFile(), await newFile()];
+    const totals = await Promise.all(files.map(manyChanges));
+    let completed = 0;
+    const seen = await drain(stream, (event) => event.status === 'COMPLETED' && ++completed === files.length);
+    files.forEach((fileId, index) => {
+      const sequences = seen.filter((event) => event.fileId === fileId).map((event) => event.sequence);
+      expect(sequences).toEqual(Array.from({ length: totals[index] }, (_, i) => i + 1));
+    });
+  });
+});
