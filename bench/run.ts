@@ -15,7 +15,7 @@ function setting(name: string, fallback: number): number {
 
 const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
   upload: () =>
-    benchUpload({ bytes: Math.round(setting('BENCH_UPLOAD_MIB', 1024) * 1024 * 1024), rounds: setting('BENCH_UPLOAD_ROUNDS', 3) }),
+    benchUpload({ bytes: Math.round(setting('BENCH_UPLOAD_MIB', 1024) * 1024 * 1024), rounds: setting('BENCH_UPLOAD_ROUNDS', 5) }),
   status: () =>
     benchStatusReads({
       connections: setting('BENCH_CONNECTIONS', 50),

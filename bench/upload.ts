@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { sendMultipart, type HttpResponse, type StreamedUpload } from './http-client.js';
 import { graphqlUploadBody, repeatBlock, type FileToSend } from './multipart.js';
 import { printComparison, type ResultRow } from './report.js';
-import { watchPeakRss, type RssGrowth } from './rss.js';
+import { meterProcess, type ProcessUsage } from './process-meter.js';
 import { makeTempDir, removeTempDir, startBaseline, startService, type ChildServer, type ServiceUnderTest } from './server.js';
 import { graphql, uploadedFile, uploadHeaders, waitUntilProcessed } from './service-client.js';
 import { MiB, formatNumber, median, ratio } from './stats.js';
@@ -18,7 +19,7 @@ const MIN_THROUGHPUT_RATIO = 0.8;
 
 interface Measurement {
   megabytesPerSecond: number;
-  rss: RssGrowth;
+  server: ProcessUsage;
 }
 
 /** Sends the body to a server while following its memory; `check` vets the answer after the clock stopped. */
@@ -32,16 +33,19 @@ async function measureUpload(
   const body = graphqlUploadBody(file);
   // A gigabyte at a crawling 5 MB/s still finishes; a stalled upload does not hold the bench.
   const timeoutMs = Math.ceil(Math.max(120_000, (body.contentLength / 5e6) * 1000));
-  const rss = watchPeakRss(server.pid);
-  let growth: RssGrowth;
+  // The last upload's gigabyte must not be written back to disk, by kernel threads on the same two
+  // cores, while this one is measured: that made the figures swing by half.
+  execFileSync('sync');
+  const meter = meterProcess(server.pid);
+  let usage: ProcessUsage;
   let upload: StreamedUpload;
   try {
     upload = await sendMultipart(url, headers, body, timeoutMs);
   } finally {
-    growth = rss.stop();
+    usage = meter.stop();
   }
   await check(upload.response);
-  return { megabytesPerSecond: body.contentLength / 1e6 / (upload.elapsedMs / 1000), rss: growth };
+  return { megabytesPerSecond: body.contentLength / 1e6 / (upload.elapsedMs / 1000), server: usage };
 }
 
 function uploadToBaseline(baseline: ChildServer, file: FileToSend): Promise<Measurement> {
@@ -65,7 +69,8 @@ function uploadToService(service: ServiceUnderTest, file: FileToSend): Promise<M
 }
 
 function describe(measurement: Measurement): string {
-  return `${formatNumber(measurement.megabytesPerSecond, 1)} MB/s, RSS +${formatNumber(measurement.rss.growthBytes / MiB, 1)} MiB`;
+  const { megabytesPerSecond, server } = measurement;
+  return `${formatNumber(megabytesPerSecond, 1)} MB/s, server RSS +${formatNumber(server.rssGrowthBytes / MiB, 1)} MiB, server CPU ${formatNumber(server.cpuSeconds, 2)} s`;
 }
 
 export async function benchUpload({ bytes, rounds }: UploadBenchOptions): Promise<ResultRow[]> {
@@ -100,11 +105,15 @@ export async function benchUpload({ bytes, rounds }: UploadBenchOptions): Promis
 
     const oursSpeed = median(ours.map((m) => m.megabytesPerSecond));
     const theirSpeed = median(theirs.map((m) => m.megabytesPerSecond));
-    const oursGrowth = Math.max(...ours.map((m) => m.rss.growthBytes)) / MiB;
-    const theirGrowth = Math.max(...theirs.map((m) => m.rss.growthBytes)) / MiB;
+    const oursGrowth = Math.max(...ours.map((m) => m.server.rssGrowthBytes)) / MiB;
+    const theirGrowth = Math.max(...theirs.map((m) => m.server.rssGrowthBytes)) / MiB;
+    const gibibytes = bytes / 1024 ** 3;
+    const oursCpu = median(ours.map((m) => m.server.cpuSeconds)) / gibibytes;
+    const theirCpu = median(theirs.map((m) => m.server.cpuSeconds)) / gibibytes;
     const speedRatio = ratio(oursSpeed, theirSpeed);
     printComparison('throughput (median), MB/s', formatNumber(oursSpeed, 1), formatNumber(theirSpeed, 1), speedRatio);
     printComparison('peak RSS growth (max), MiB', formatNumber(oursGrowth, 1), formatNumber(theirGrowth, 1), null);
+    printComparison('server CPU per GiB (median), s', formatNumber(oursCpu, 2), formatNumber(theirCpu, 2), ratio(oursCpu, theirCpu));
 
     const benchmark = `Upload ${formatNumber(bytes / MiB)} MiB`;
     return [
@@ -129,6 +138,17 @@ export async function benchUpload({ bytes, rounds }: UploadBenchOptions): Promis
         goal: `≤ ${RSS_GROWTH_LIMIT / MiB} MiB`,
         met: oursGrowth * MiB <= RSS_GROWTH_LIMIT,
         digits: 1,
+      },
+      {
+        benchmark,
+        metric: `server CPU time per GiB, median of ${rounds}`,
+        unit: 's',
+        ours: oursCpu,
+        baseline: theirCpu,
+        ratio: ratio(oursCpu, theirCpu),
+        goal: '',
+        met: null,
+        digits: 2,
       },
     ];
   } finally {

@@ -16,6 +16,8 @@ export async function createPostgresEventTarget(
 ): Promise<{ target: TypedEventTarget<CustomEvent>; close(): Promise<void> }> {
   const local = new EventTarget();
   let client: pg.Client;
+  // One NOTIFY at a time, in publish order: pg does not want overlapping queries on one client.
+  let sending: Promise<unknown> = Promise.resolve();
   let closed = false;
 
   const connect = async (): Promise<void> => {
@@ -56,9 +58,9 @@ export async function createPostgresEventTarget(
     removeEventListener: (type, listener, options) => local.removeEventListener(type, listener as EventListener, options),
     dispatchEvent(event) {
       const payload = JSON.stringify({ type: event.type, detail: event.detail });
-      client.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).catch((error: unknown) => {
-        log.error({ err: error, topic: event.type }, 'could not publish on the bus');
-      });
+      sending = sending
+        .then(() => client.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]))
+        .catch((error: unknown) => log.error({ err: error, topic: event.type }, 'could not publish on the bus'));
       return true;
     },
   };
@@ -66,6 +68,7 @@ export async function createPostgresEventTarget(
     target,
     async close() {
       closed = true;
+      await sending;
       await client.end().catch(() => {});
     },
   };

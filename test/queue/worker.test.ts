@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { applyMigrations } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/log.js';
+import { addJob, claimJobs } from '../../src/queue/job-sql.js';
+import { PermanentJobError, Worker, type TaskHandler } from '../../src/queue/worker.js';
+import { createTestDatabase } from '../helpers/test-database.js';
+
+let dataDir: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: Database;
+const log = createLogger('silent');
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'worker-'));
+  database = await createTestDatabase();
+  db = await openDatabase({ dataDir, databaseUrl: database.url });
+  await applyMigrations(db);
+});
+beforeEach(async () => {
+  await Promise.all(workers.splice(0).map((worker) => worker.stop(0)));
+  await db.prisma.job.deleteMany();
+});
+afterAll(async () => {
+  await Promise.all(workers.map((worker) => worker.stop(0)));
+  await db.close();
+  await database.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+const options = { concurrency: 4, leaseMs: 2_000, pollMs: 20, retryBaseMs: 20 };
+
+function startWorker(tasks: Record<string, TaskHandler>, overrides: Partial<typeof options> = {}): Worker {
+  const worker = new Worker(db.prisma, tasks, { ...options, ...overrides }, log);
+  worker.start();
+  workers.push(worker);
+  return worker;
+}
+
+async function queue(task: string, key: string, maxAttempts = 3) {
+  await db.prisma.$transaction((tx) => addJob(tx, { task, payload: { key }, key, maxAttempts }));
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('Worker', () => {
+  it('retries a failing task with growing delays, then gives up once', async () => {
+    const attempts: number[] = [];
+    const givenUp: unknown[] = [];
+    startWorker({
+      flaky: {
+        run: async (_payload, { attempt }) => {
+          attempts.push(Date.now());
+          throw new Error(`transient ${attempt}`);
+        },
+        onGiveUp: async (_payload, error) => void givenUp.push(error),
+      },
+    });
+    await queue('flaky', 'a', 3);
+    await until(() => givenUp.length === 1);
+    expect(attempts).toHaveLength(3);
+    // 20 ms, then 40 ms: each wait at least the doubled base.
+    expect(attempts[1] - attempts[0]).toBeGreaterThanOrEqual(15);
+    expect(attempts[2] - attempts[1]).toBeGreaterThanOrEqual(35);
+    expect(String(givenUp[0])).toMatch(/transient 3/);
+    expect(await db.prisma.job.count()).toBe(0);
+  });
+
+  it('succeeds on a later attempt without giving up', async () => {
+    let runs = 0;
+    const givenUp: unknown[] = [];
+    startWorker({
+      once: {
+        run: async () => {
+          if (++runs === 1) throw new Error('first time fails');
+        },
+        onGiveUp: async (_payload, error) => void givenUp.push(error),
+      },
+    });
+    await queue('once', 'b');
+    await until(async () => runs === 2 && (await db.prisma.job.count()) === 0);
+    expect(givenUp).toEqual([]);
+  });
+
+  it('gives up at once on a permanent error', async () => {
+    let runs = 0;
+    const givenUp: unknown[] = [];
+    startWorker({
+      bad: {
+        run: async () => {
+          runs++;
+          throw new PermanentJobError('bad input');
+        },
+        onGiveUp: async (_payload, error) => void givenUp.push(error),
+      },
+    });
+    await queue('bad', 'c', 5);
+    await until(() => givenUp.length === 1);
+    expect(runs).toBe(1);
+  });
+
+  it('never runs one job in two workers at once', async () => {
+    const running = new Set<string>();
+    const ran: string[] = [];
+    let overlap = false;
+    const task: TaskHandler = {
+      run: async (payload) => {
+        const key = (payload as { key: string }).key;
+        if (running.has(key)) overlap = true;
+        running.add(key);
+        await sleep(5);
+        running.delete(key);
+        ran.push(key);
+      },
+      onGiveUp: async () => {},
+    };
+    startWorker({ work: task });
+    startWorker({ work: task });
+    for (let index = 0; index < 40; index++) await queue('work', `k${index}`);
+    await until(() => ran.length === 40);
+    expect(overlap).toBe(false);
+    expect(new Set(ran).size).toBe(40);
+  });
+
+  it("takes over a dead worker's job once its lease lapses", async () => {
+    await queue('work', 'orphan');
+    // A worker that claimed the job and died: it will never renew the lease.
+    const [claimed] = await claimJobs(db.prisma, 'dead-worker', 1, 300);
+    expect(claimed).toBeDefined();
+    const ran: number[] = [];
+    startWorker({ work: { run: async () => void ran.push(Date.now()), onGiveUp: async () => {} } });
+    const start = Date.now();
+    await until(() => ran.length === 1);
+    expect(ran[0] - start).toBeGreaterThanOrEqual(200);
+  });
+
+  it('renews the lease of a long task, so nobody else takes it', async () => {
+    let runs = 0;
+    const slow: TaskHandler = {
+      run: async () => {
+        runs++;
+        await sleep(900);
+      },
+      onGiveUp: async () => {},
+    };
+    startWorker({ slow }, { leaseMs: 300 });
+    await queue('slow', 'long');
+    await until(() => runs === 1);
+    startWorker({ slow }, { leaseMs: 300 });
+    await until(async () => (await db.prisma.job.count()) === 0, 5_000);
+    expect(runs).toBe(1);
+  });
+});
