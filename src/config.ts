@@ -1,4 +1,5 @@
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -21,9 +22,37 @@ export interface Config {
   jobRetryBaseMs: number;
   jobPollMs: number;
   logLevel: string;
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Plain http receivers; https only unless set. */
+  allowHttp: boolean;
+  /** Ranges opened despite the SSRF guard, for development and tests (e.g. 127.0.0.0/8). */
+  allowedCidrs: string[];
+  /** Delay before each attempt, the first included; its length is the number of attempts. */
+  retryScheduleMs: number[];
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  concurrency: number;
+  concurrencyPerHost: number;
+  pollMs: number;
 }
 
 export class ConfigError extends Error {}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `0,5s,5m,30m,2h` → milliseconds; a bare number is milliseconds. */
+export function parseDurations(name: string, raw: string): number[] {
+  const values = raw.split(',').map((part) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(part);
+    if (!match) throw new ConfigError(`${name}: "${part.trim()}" is not a duration like 500ms, 5s, 5m or 2h`);
+    return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']);
+  });
+  if (values.length === 0) throw new ConfigError(`${name} needs at least one duration`);
+  return values;
+}
 
 const DEFAULT_ALLOWED_TYPES =
   'text/*,application/json,application/xml,application/pdf,image/png,image/jpeg,image/gif,image/webp';
@@ -68,7 +97,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobRetryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 1_000, 0),
     jobPollMs: integer(env, 'JOB_POLL_MS', 1_000, 10),
     logLevel: env.LOG_LEVEL || 'info',
+    webhooks: {
+      allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
+      allowedCidrs: (env.WEBHOOK_ALLOWED_CIDRS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
+      retryScheduleMs: parseDurations('WEBHOOK_RETRY_SCHEDULE', env.WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
+      timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 1),
+      connectTimeoutMs: integer(env, 'WEBHOOK_CONNECT_TIMEOUT_MS', 5_000, 1),
+      concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1),
+      concurrencyPerHost: integer(env, 'WEBHOOK_CONCURRENCY_PER_HOST', 8, 1),
+      pollMs: integer(env, 'WEBHOOK_POLL_MS', 1_000, 10),
+    },
   };
+  for (const cidr of config.webhooks.allowedCidrs) {
+    if (!ipaddr.isValidCIDR(cidr)) throw new ConfigError(`WEBHOOK_ALLOWED_CIDRS: "${cidr}" is not a CIDR range like 127.0.0.0/8`);
+  }
   if (config.role !== 'all' && !config.databaseUrl) {
     throw new ConfigError(
       `ROLE=${config.role} splits the service across processes, and only one process can open the embedded database: set DATABASE_URL`,

@@ -13,6 +13,11 @@ import { createPostgresEventTarget } from './status/postgres-event-target.js';
 import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
 import { BlobStore } from './storage/blob-store.js';
+import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { createWebhookSender } from './webhooks/send-webhook.js';
+import { createUrlGuard } from './webhooks/url-guard.js';
+import { writeWebhookDelivery } from './webhooks/webhook-outbox.js';
 
 export interface RunningService {
   /** The port the API listens on; null for ROLE=worker. */
@@ -33,7 +38,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (applied.length) log.info({ migrations: applied }, 'applied migrations');
     if (db.kind === 'embedded') {
       const released = await releaseOrphanedLeases(db.prisma);
-      if (released) log.info({ jobs: released }, 'took back jobs of a process that died');
+      const resend = await releaseOrphanedDeliveries(db.prisma);
+      if (released || resend) log.info({ jobs: released, webhookDeliveries: resend }, 'took back the work of a process that died');
       const firstKey = await createFirstKeyIfNone(db.prisma);
       if (firstKey) {
         log.warn({ tenant: 'default', apiKey: firstKey }, 'created the first API key; it is shown only this once');
@@ -44,7 +50,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (busTarget) stops.push(() => busTarget.close());
     const bus = createStatusBus(busTarget?.target);
     const blobs = new BlobStore(config.dataDir);
-    const status = new StatusRecorder(db.prisma, bus);
+    const status = new StatusRecorder(db.prisma, bus, [writeWebhookDelivery]);
+    const guard = createUrlGuard(config.webhooks);
     const services: Services = {
       prisma: db.prisma,
       bus,
@@ -53,6 +60,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       authenticator: new ApiKeyAuthenticator(db.prisma),
       maxUploadBytes: config.maxUploadBytes,
       jobMaxAttempts: config.jobMaxAttempts,
+      checkWebhookUrl: guard.check,
     };
 
     if (config.role !== 'api') {
@@ -67,14 +75,26 @@ export async function startService(config: Config, log: Logger): Promise<Running
         },
         log,
       );
-      const wakeups = bus.pubsub.subscribe(topics.jobs)[Symbol.asyncIterator]();
-      void (async () => {
-        while (!(await wakeups.next()).done) worker.wake();
-      })();
+      const stopJobSignals = bus.onSignal(topics.jobs, () => worker.wake());
       worker.start();
       stops.push(async () => {
-        await wakeups.return?.();
+        await stopJobSignals();
         await worker.stop();
+      });
+
+      const sender = createWebhookSender({
+        guard,
+        timeoutMs: config.webhooks.timeoutMs,
+        connectTimeoutMs: config.webhooks.connectTimeoutMs,
+        maxSocketsPerHost: config.webhooks.concurrencyPerHost,
+      });
+      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, log);
+      const stopWebhookSignals = bus.onSignal(topics.webhooks, () => dispatcher.wake());
+      dispatcher.start();
+      stops.push(async () => {
+        await stopWebhookSignals();
+        await dispatcher.stop();
+        sender.close();
       });
       log.info({ workerId: worker.id, concurrency: config.workerConcurrency }, 'worker started');
     }

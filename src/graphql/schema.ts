@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './types/file-status.js';
 import './types/file.js';
 import './types/upload.js';
+import './types/webhooks.js';
 
 export const schema = builder.toSchema();
 

@@ -2,24 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiKeyAuthenticator } from '../auth/api-keys.js';
 import type { PrismaClient } from '../db/database.js';
 import { isTerminal, type StatusEvent } from '../status/model.js';
+import { toSnakeCaseStatus } from '../status/legacy-shape.js';
 import { readStatus } from '../status/read-status.js';
 
 export const FILE_STATUS_PATH = '/api/file/status';
 
-/** The JSON shape legacy pollers (and, later, webhook payloads) use: snake_case, lower-case status. */
+/** What a poller reads: the webhook payload's shape, with the ETA and the time of the change. */
 export function toLegacyStatus(event: StatusEvent) {
-  return {
-    file_id: event.fileId,
-    status: event.status.toLowerCase(),
-    stage: event.stage.toLowerCase(),
-    progress: event.progress,
-    message: event.message,
-    metadata: event.metadata,
-    sequence: event.sequence,
-    attempt: event.attempt,
-    eta_seconds: event.etaSeconds,
-    updated_at: event.updatedAt.toISOString(),
-  };
+  return { ...toSnakeCaseStatus(event), eta_seconds: event.etaSeconds, updated_at: event.updatedAt.toISOString() };
 }
 
 /** How long a poller should wait: a quarter of the remaining time, between 1 and 10 seconds. */

@@ -1,11 +1,11 @@
 import type { PrismaClient } from '../db/database.js';
-import { isFileId } from '../file-id.js';
+import { isUuid } from '../uuid.js';
 import type { StatusEvent } from './model.js';
 import { toStatusEvent } from './status-rows.js';
 
 /** The current status of a tenant's file; another tenant's file reads as unknown. */
 export async function readStatus(prisma: PrismaClient, tenantId: string, fileId: string): Promise<StatusEvent | null> {
-  if (!isFileId(fileId)) return null;
+  if (!isUuid(fileId)) return null;
   const row = await prisma.fileStatus.findUnique({ where: { fileId } });
   return row && row.tenantId === tenantId ? toStatusEvent(row) : null;
 }

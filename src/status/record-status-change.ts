@@ -23,7 +23,19 @@ function etaSeconds(progress: number, attemptStartedAt: Date, now: Date): number
   return Math.round(((elapsed * (100 - progress)) / progress) * 10) / 10;
 }
 
-async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<void> {
+/**
+ * Work that must happen in the same transaction as a status change, so that it can never be lost
+ * between the commit and a crash: the webhook outbox. Returns true when it queued something.
+ */
+export type StatusOutbox = (tx: Tx, event: StatusEvent, eventId: bigint) => Promise<boolean>;
+
+/** A change written inside a caller's transaction, to be published once that commits. */
+export interface RecordedStatus {
+  event: StatusEvent;
+  outboxWritten: boolean;
+}
+
+async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<bigint> {
   const row = {
     status: event.status,
     stage: event.stage,
@@ -39,9 +51,11 @@ async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date):
     create: { fileId: event.fileId, tenantId: event.tenantId, attemptStartedAt, updatedAt: event.updatedAt, ...row },
     update: { attemptStartedAt, updatedAt: event.updatedAt, ...row },
   });
-  await tx.fileStatusEvent.create({
+  const inserted = await tx.fileStatusEvent.create({
     data: { fileId: event.fileId, tenantId: event.tenantId, createdAt: event.updatedAt, ...row },
+    select: { id: true },
   });
+  return inserted.id;
 }
 
 /**
@@ -53,10 +67,18 @@ export class StatusRecorder {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly bus: StatusBus,
+    private readonly outboxes: StatusOutbox[] = [],
   ) {}
 
+  private async write(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<RecordedStatus> {
+    const eventId = await insertStatus(tx, event, attemptStartedAt);
+    let outboxWritten = false;
+    for (const outbox of this.outboxes) outboxWritten = (await outbox(tx, event, eventId)) || outboxWritten;
+    return { event, outboxWritten };
+  }
+
   /** The first status of a new file, written inside the caller's upload transaction. */
-  async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<StatusEvent> {
+  async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<RecordedStatus> {
     const now = new Date();
     const event: StatusEvent = {
       fileId: file.id,
@@ -71,15 +93,14 @@ export class StatusRecorder {
       etaSeconds: null,
       updatedAt: now,
     };
-    await insertStatus(tx, event, now);
-    return event;
+    return this.write(tx, event, now);
   }
 
   /**
    * Starts the next attempt of a FAILED file, inside the caller's transaction (which queues its
    * job). Returns null when the file is not FAILED.
    */
-  async recordRetry(tx: Tx, fileId: string): Promise<StatusEvent | null> {
+  async recordRetry(tx: Tx, fileId: string): Promise<RecordedStatus | null> {
     const current = await lockStatus(tx, fileId);
     if (!current || current.status !== 'FAILED') return null;
     const now = new Date();
@@ -94,8 +115,7 @@ export class StatusRecorder {
       etaSeconds: null,
       updatedAt: now,
     };
-    await insertStatus(tx, event, now);
-    return event;
+    return this.write(tx, event, now);
   }
 
   /**
@@ -105,7 +125,7 @@ export class StatusRecorder {
    * is dropped. Returns null when nothing was recorded.
    */
   async record(change: StatusChange): Promise<StatusEvent | null> {
-    const event = await this.prisma.$transaction(async (tx) => {
+    const recorded = await this.prisma.$transaction(async (tx) => {
       const current = await lockStatus(tx, change.fileId);
       if (!current || isTerminal(current.status as FileState)) return null;
       const now = new Date();
@@ -123,15 +143,17 @@ export class StatusRecorder {
         etaSeconds: isTerminal(change.status) ? null : etaSeconds(progress, current.attemptStartedAt, now),
         updatedAt: now,
       };
-      await insertStatus(tx, next, current.attemptStartedAt);
-      return next;
+      return this.write(tx, next, current.attemptStartedAt);
     });
-    if (event) this.publish(event);
-    return event;
+    if (!recorded) return null;
+    this.publish(recorded);
+    return recorded.event;
   }
 
-  publish(event: StatusEvent): void {
+  /** After the commit: tell subscribers, and the webhook dispatcher when there is work for it. */
+  publish({ event, outboxWritten }: RecordedStatus): void {
     this.bus.publishStatus(event);
+    if (outboxWritten) this.bus.publishWebhooksQueued();
   }
 }
 

@@ -11,6 +11,8 @@ export const topics = {
   tenant: (tenantId: string) => `tenant:${tenantId}`,
   /** Work was queued: workers stop waiting for their next poll. */
   jobs: 'jobs',
+  /** Webhook deliveries were queued: the dispatcher stops waiting for its next poll. */
+  webhooks: 'webhooks',
 };
 
 // Over the wire events are JSON, where dates become strings.
@@ -34,6 +36,19 @@ export function createStatusBus(eventTarget?: TypedEventTarget<CustomEvent>) {
     },
     publishJobsQueued() {
       pubsub.publish(topics.jobs, null);
+    },
+    publishWebhooksQueued() {
+      pubsub.publish(topics.webhooks, null);
+    },
+    /** Calls `wake` for every message on a signal topic (jobs, webhooks) until the returned stop. */
+    onSignal(topic: string, wake: () => void): () => Promise<void> {
+      const signals = pubsub.subscribe(topic)[Symbol.asyncIterator]();
+      void (async () => {
+        while (!(await signals.next()).done) wake();
+      })();
+      return async () => {
+        await signals.return?.();
+      };
     },
   };
 }

@@ -17,6 +17,8 @@ export interface UploadDeps {
   blobs: BlobStore;
   maxUploadBytes: number;
   jobMaxAttempts: number;
+  /** Refuses a webhook URL that may not be called (see webhooks/url-guard). */
+  checkWebhookUrl(url: string): Promise<unknown>;
 }
 
 export interface AcceptedFile {
@@ -74,7 +76,7 @@ export async function acceptUpload(
     });
     deps.status.publish(status.queued);
     deps.bus.publishJobsQueued();
-    return { ...status.row, status: status.queued };
+    return { ...status.row, status: status.queued.event };
   } catch (error) {
     await deps.blobs.remove(stored.path);
     await deps.blobs.remove(incoming);
@@ -93,9 +95,8 @@ export async function retryFile(deps: UploadDeps, tenantId: string, fileId: stri
     }
     return retried;
   });
-  if (event) {
-    deps.status.publish(event);
-    deps.bus.publishJobsQueued();
-  }
-  return event;
+  if (!event) return null;
+  deps.status.publish(event);
+  deps.bus.publishJobsQueued();
+  return event.event;
 }

@@ -10,8 +10,15 @@ export interface WebhookTarget {
 
 const MAX_URL_LENGTH = 2048;
 
-/** Checks the webhook an upload asks for; the delivery engine checks the address again when it sends. */
-export function parseWebhookTarget(url: string | null | undefined, events: WebhookEventType[] | null | undefined): WebhookTarget | null {
+/**
+ * Checks the webhook an upload asks for: `checkUrl` resolves the host and refuses private and
+ * other non-public addresses. The sender checks the address again when it sends.
+ */
+export async function parseWebhookTarget(
+  url: string | null | undefined,
+  events: WebhookEventType[] | null | undefined,
+  checkUrl: (url: string) => Promise<unknown>,
+): Promise<WebhookTarget | null> {
   if (url === null || url === undefined) {
     if (events?.length) throw new InvalidWebhookUrlError('webhookEvents needs a webhookUrl to deliver to.');
     return null;
@@ -27,6 +34,11 @@ export function parseWebhookTarget(url: string | null | undefined, events: Webho
     throw new InvalidWebhookUrlError(`The webhook URL must use http or https, not ${parsed.protocol.slice(0, -1)}.`);
   }
   if (!parsed.hostname) throw new InvalidWebhookUrlError('The webhook URL has no host.');
+  try {
+    await checkUrl(parsed.toString());
+  } catch (error) {
+    throw new InvalidWebhookUrlError(`The webhook URL was refused: ${(error as Error).message}.`);
+  }
   const chosen = events && events.length > 0 ? [...new Set(events)] : [...WEBHOOK_EVENT_TYPES];
   return { url: parsed.toString(), events: chosen };
 }

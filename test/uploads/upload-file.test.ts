@@ -9,7 +9,12 @@ let server: TestServer;
 let alice: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ MAX_UPLOAD_BYTES: String(LIMIT) });
+  server = await startTestServer({
+    MAX_UPLOAD_BYTES: String(LIMIT),
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    WEBHOOK_RETRY_SCHEDULE: '0',
+  });
   alice = await server.tenant('alice');
 });
 afterAll(() => server.stop());
@@ -106,13 +111,13 @@ describe('uploadFile', () => {
 
   it('stores the webhook it is given, and refuses a URL that is not absolute http(s)', async () => {
     const good = await uploadFile(server.url, alice, 'hook', {
-      variables: { webhookUrl: 'https://example.com/hooks', webhookEvents: ['FILE_COMPLETED'] },
+      variables: { webhookUrl: 'http://127.0.0.1:9/hooks', webhookEvents: ['FILE_COMPLETED'] },
     });
     const row = await server.service.db.prisma.file.findUnique({ where: { id: good.body.data.uploadFile.file.id } });
-    expect(row).toMatchObject({ webhookUrl: 'https://example.com/hooks', webhookEvents: ['file.completed'] });
+    expect(row).toMatchObject({ webhookUrl: 'http://127.0.0.1:9/hooks', webhookEvents: ['file.completed'] });
 
     const before = await fileCount();
-    for (const webhookUrl of ['not a url', '/relative/path', 'ftp://example.com/x', 'javascript:alert(1)', `https://e.com/${'a'.repeat(3000)}`]) {
+    for (const webhookUrl of ['not a url', '/relative/path', 'ftp://127.0.0.1/x', 'javascript:alert(1)', `http://127.0.0.1/${'a'.repeat(3000)}`]) {
       const { body } = await uploadFile(server.url, alice, 'hook', { variables: { webhookUrl } });
       expect(body.errors?.[0].extensions?.code, webhookUrl).toBe('INVALID_WEBHOOK_URL');
     }

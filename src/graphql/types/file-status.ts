@@ -1,4 +1,4 @@
-import { isFileId } from '../../file-id.js';
+import { isUuid } from '../../uuid.js';
 import { STAGES, type StatusEvent } from '../../status/model.js';
 import { readStatus } from '../../status/read-status.js';
 import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
@@ -46,7 +46,7 @@ builder.subscriptionField('fileStatusChanged', (t) =>
     args: { fileId: t.arg.id() },
     subscribe: async (_root, { fileId }, { tenant, services }) => {
       if (fileId === null || fileId === undefined) return watchTenantStatus(services, tenant.id);
-      if (!isFileId(String(fileId))) throw notFound('file');
+      if (!isUuid(String(fileId))) throw notFound('file');
       try {
         return await watchFileStatus(services, tenant.id, String(fileId));
       } catch (error) {

@@ -1,4 +1,4 @@
-import { isFileId } from '../../file-id.js';
+import { isUuid } from '../../uuid.js';
 import type { StatusEvent } from '../../status/model.js';
 import { readStatus } from '../../status/read-status.js';
 import { toStatusEvent } from '../../status/status-rows.js';
@@ -68,7 +68,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || !isFileId(id)) throw new Error('bad cursor');
+    if (Number.isNaN(date.getTime()) || !isUuid(id)) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw clientError('BAD_USER_INPUT', 'The cursor "after" is not one this API gave out.');
@@ -81,7 +81,7 @@ builder.queryField('file', (t) =>
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, { tenant, services }) => {
-      if (!isFileId(String(id))) return null;
+      if (!isUuid(String(id))) return null;
       const file = await services.prisma.file.findUnique({ where: { id: String(id) }, include: { status: true } });
       if (!file || file.tenantId !== tenant.id) return null;
       return { ...file, status: file.status && toStatusEvent(file.status) };

@@ -1,13 +1,13 @@
 import { acceptUpload, retryFile } from '../../uploads/accept-upload.js';
 import { FileTooLargeError, InvalidWebhookUrlError, MissingFileError } from '../../uploads/errors.js';
 import { WEBHOOK_EVENT_TYPES, parseWebhookTarget, type WebhookEventType } from '../../uploads/webhook-target.js';
-import { isFileId } from '../../file-id.js';
+import { isUuid } from '../../uuid.js';
 import { builder } from '../builder.js';
 import { clientError, notFound } from '../errors.js';
 import { File, type FileShape } from './file.js';
 import { FileStatus } from './file-status.js';
 
-const WebhookEventTypeEnum = builder.enumType('WebhookEventType', {
+export const WebhookEventTypeEnum = builder.enumType('WebhookEventType', {
   description: 'The webhook types an upload can subscribe to.',
   values: Object.fromEntries(
     WEBHOOK_EVENT_TYPES.map((type) => [type.replace('.', '_').toUpperCase(), { value: type, description: `\`${type}\`` }]),
@@ -33,7 +33,7 @@ builder.mutationField('uploadFile', (t) =>
     },
     resolve: async (_root, args, { tenant, services }) => {
       try {
-        const webhook = parseWebhookTarget(args.webhookUrl, args.webhookEvents);
+        const webhook = await parseWebhookTarget(args.webhookUrl, args.webhookEvents, services.checkWebhookUrl);
         return { file: await acceptUpload(services, tenant.id, args.file, webhook) };
       } catch (error) {
         if (error instanceof InvalidWebhookUrlError) throw clientError('INVALID_WEBHOOK_URL', error.message);
@@ -52,7 +52,7 @@ builder.mutationField('retryFile', (t) =>
     args: { fileId: t.arg.id({ required: true }) },
     resolve: async (_root, { fileId }, { tenant, services }) => {
       const id = String(fileId);
-      if (!isFileId(id)) throw notFound('file');
+      if (!isUuid(id)) throw notFound('file');
       const event = await retryFile(services, tenant.id, id);
       if (event) return event;
       const file = await services.prisma.file.findUnique({ where: { id }, select: { tenantId: true } });

@@ -1,0 +1,96 @@
+import { isUuid } from '../../uuid.js';
+import { redeliver } from '../../webhooks/delivery-sql.js';
+import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
+import type { WebhookAttempt as AttemptRow, WebhookDelivery as DeliveryRow } from '../../generated/prisma/client.js';
+import { builder } from '../builder.js';
+import { notFound } from '../errors.js';
+import { File } from './file.js';
+import { WebhookEventTypeEnum } from './upload.js';
+
+type DeliveryShape = DeliveryRow & { attempts: AttemptRow[] };
+
+const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
+  values: {
+    PENDING: { description: 'Waiting for its first or next attempt.' },
+    SENDING: { description: 'An attempt is in flight.' },
+    DELIVERED: { description: 'The receiver answered 2xx.' },
+    FAILED: { description: 'Every attempt failed, or the receiver answered 410 Gone.' },
+    DISCARDED: { description: 'Not sent: see reason (superseded by a newer status, or webhook disabled).' },
+  } as const,
+});
+
+const WebhookAttempt = builder.objectRef<AttemptRow>('WebhookAttempt').implement({
+  fields: (t) => ({
+    attemptedAt: t.field({ type: 'DateTime', resolve: (a) => a.attemptedAt }),
+    durationMs: t.exposeInt('durationMs'),
+    responseStatus: t.exposeInt('responseStatus', { nullable: true }),
+    error: t.exposeString('error', { nullable: true, description: 'Why the attempt failed before any answer (timeout, refused, blocked address).' }),
+  }),
+});
+
+const WebhookDelivery = builder.objectRef<DeliveryShape>('WebhookDelivery').implement({
+  description: 'One status event sent, or to be sent, to the webhook of a file.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    eventId: t.id({ description: 'The `webhook-id` header: the same on every attempt.', resolve: (d) => `evt_${d.eventId}` }),
+    eventType: t.field({ type: WebhookEventTypeEnum, resolve: (d) => d.eventType as 'file.processing' }),
+    sequence: t.exposeInt('sequence'),
+    url: t.exposeString('url'),
+    state: t.field({ type: WebhookDeliveryState, resolve: (d) => d.state as 'PENDING' }),
+    reason: t.exposeString('discardReason', { nullable: true }),
+    attempts: t.field({ type: [WebhookAttempt], resolve: (d) => d.attempts }),
+    nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (d.state === 'PENDING' ? d.nextAttemptAt : null) }),
+  }),
+});
+
+builder.objectField(File, 'webhookDeliveries', (t) =>
+  t.field({
+    type: [WebhookDelivery],
+    description: 'The webhook deliveries of this file, oldest first.',
+    resolve: (file, _args, { services }) =>
+      services.prisma.webhookDelivery.findMany({
+        where: { fileId: file.id, tenantId: file.tenantId },
+        include: { attempts: { orderBy: { attemptedAt: 'asc' } } },
+        orderBy: [{ sequence: 'asc' }, { createdAt: 'asc' }],
+      }),
+  }),
+);
+
+builder.queryField('webhookSecret', (t) =>
+  t.string({
+    description: "The tenant's webhook signing secret (whsec_…), for verifying requests with a Standard Webhooks library.",
+    resolve: (_root, _args, { tenant, services }) => ensureWebhookSecret(services.prisma, tenant.id),
+  }),
+);
+
+const RotatedSecret = builder.objectRef<{ secret: string; previousExpiresAt: Date }>('RotatedWebhookSecret').implement({
+  fields: (t) => ({
+    secret: t.exposeString('secret'),
+    previousSecretExpiresAt: t.field({
+      type: 'DateTime',
+      description: 'Until then every request carries a signature by the previous secret too.',
+      resolve: (r) => r.previousExpiresAt,
+    }),
+  }),
+});
+
+builder.mutationField('rotateWebhookSecret', (t) =>
+  t.field({
+    type: RotatedSecret,
+    resolve: (_root, _args, { tenant, services }) => rotateWebhookSecret(services.prisma, tenant.id),
+  }),
+);
+
+builder.mutationField('redeliverWebhook', (t) =>
+  t.field({
+    type: WebhookDelivery,
+    description: 'Sends a delivery again, with the same webhook-id and a fresh retry schedule.',
+    args: { deliveryId: t.arg.id({ required: true }) },
+    resolve: async (_root, { deliveryId }, { tenant, services }) => {
+      const id = String(deliveryId);
+      if (!isUuid(id) || !(await redeliver(services.prisma, tenant.id, id))) throw notFound('webhook delivery');
+      services.bus.publishWebhooksQueued();
+      return services.prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: { attempts: { orderBy: { attemptedAt: 'asc' } } } });
+    },
+  }),
+);

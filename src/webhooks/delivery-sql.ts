@@ -1,0 +1,127 @@
+import type { PrismaClient } from '../db/database.js';
+
+export interface ClaimedDelivery {
+  id: string;
+  tenantId: string;
+  fileId: string;
+  eventId: bigint;
+  url: string;
+  host: string;
+  payload: string;
+  attemptCount: number;
+  webhookSecret: string | null;
+  previousWebhookSecret: string | null;
+  previousWebhookSecretExpiresAt: Date | null;
+}
+
+/**
+ * One statement: lease due deliveries (and ones whose sender died mid-send), skipping those
+ * another dispatcher is claiming, hosts already at their concurrency limit, and any delivery
+ * with an earlier one for the same file and URL still unsent: per file and URL, one at a time,
+ * in sequence order.
+ */
+export async function claimDeliveries(
+  prisma: PrismaClient,
+  dispatcherId: string,
+  limit: number,
+  leaseMs: number,
+  busyHosts: string[],
+): Promise<ClaimedDelivery[]> {
+  return prisma.$queryRaw<ClaimedDelivery[]>`
+    WITH claimed AS (
+      UPDATE webhook_delivery SET state = 'SENDING', locked_by = ${dispatcherId},
+             locked_until = now() + ${leaseMs} * interval '1 millisecond', attempt_count = attempt_count + 1
+      WHERE id IN (
+        SELECT d.id FROM webhook_delivery d
+        WHERE ((d.state = 'PENDING' AND d.next_attempt_at <= now()) OR (d.state = 'SENDING' AND d.locked_until < now()))
+          AND d.host <> ALL(${busyHosts}::text[])
+          AND NOT EXISTS (
+            SELECT 1 FROM webhook_delivery e
+            WHERE e.file_id = d.file_id AND e.url = d.url AND e.sequence < d.sequence AND e.state IN ('PENDING', 'SENDING'))
+        ORDER BY d.next_attempt_at, d.sequence
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED)
+      RETURNING *)
+    SELECT c.id, c.tenant_id AS "tenantId", c.file_id AS "fileId", c.event_id AS "eventId", c.url, c.host, c.payload,
+           c.attempt_count AS "attemptCount", t.webhook_secret AS "webhookSecret",
+           t.previous_webhook_secret AS "previousWebhookSecret",
+           t.previous_webhook_secret_expires_at AS "previousWebhookSecretExpiresAt"
+    FROM claimed c JOIN tenant t ON t.id = c.tenant_id`;
+}
+
+export interface AttemptRecord {
+  attemptedAt: Date;
+  durationMs: number;
+  responseStatus: number | null;
+  responseBody: string | null;
+  error: string | null;
+}
+
+export type DeliveryResolution =
+  | { state: 'DELIVERED' }
+  | { state: 'PENDING'; retryInMs: number }
+  | { state: 'FAILED'; disableWebhook: boolean };
+
+/** Records one attempt and what follows from it, if this dispatcher still holds the delivery. */
+export async function recordAttempt(
+  prisma: PrismaClient,
+  dispatcherId: string,
+  delivery: { id: string; fileId: string; url: string },
+  attempt: AttemptRecord,
+  resolution: DeliveryResolution,
+): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    const nextAttemptAt = resolution.state === 'PENDING' ? new Date(Date.now() + resolution.retryInMs) : null;
+    const updated = await tx.webhookDelivery.updateMany({
+      where: { id: delivery.id, lockedBy: dispatcherId, state: 'SENDING' },
+      data: {
+        state: resolution.state,
+        nextAttemptAt,
+        lockedBy: null,
+        lockedUntil: null,
+        lastError: attempt.error ?? (attempt.responseStatus && resolution.state !== 'DELIVERED' ? `HTTP ${attempt.responseStatus}` : null),
+      },
+    });
+    if (updated.count === 0) return;
+    await tx.webhookAttempt.create({ data: { deliveryId: delivery.id, ...attempt } });
+    if (resolution.state === 'FAILED' && resolution.disableWebhook) {
+      await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: new Date() } });
+      await tx.webhookDelivery.updateMany({
+        where: { fileId: delivery.fileId, url: delivery.url, state: 'PENDING' },
+        data: { state: 'DISCARDED', discardReason: 'webhook disabled: the receiver answered 410 Gone', nextAttemptAt: null },
+      });
+    }
+  });
+}
+
+/** Gives a claimed delivery back unsent (its host filled up meanwhile, or the dispatcher stops). */
+export async function releaseDelivery(prisma: PrismaClient, dispatcherId: string, id: string): Promise<void> {
+  await prisma.$executeRaw`
+    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
+    WHERE id = ${id}::uuid AND locked_by = ${dispatcherId} AND state = 'SENDING'`;
+}
+
+/**
+ * Queues a delivery again, with the same webhook-id and a fresh retry schedule. Asking for it
+ * again re-enables a webhook that a 410 disabled: the owner says the receiver is back.
+ */
+export async function redeliver(prisma: PrismaClient, tenantId: string, deliveryId: string): Promise<boolean> {
+  return prisma.$transaction(async (tx) => {
+    const delivery = await tx.webhookDelivery.findUnique({ where: { id: deliveryId }, select: { tenantId: true, fileId: true, state: true } });
+    if (!delivery || delivery.tenantId !== tenantId) return false;
+    if (delivery.state === 'SENDING') return true;
+    await tx.webhookDelivery.update({
+      where: { id: deliveryId },
+      data: { state: 'PENDING', attemptCount: 0, nextAttemptAt: new Date(), discardReason: null, lockedBy: null, lockedUntil: null },
+    });
+    await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: null } });
+    return true;
+  });
+}
+
+/** Embedded database only: at start, any delivery marked as being sent belongs to a process that died. */
+export async function releaseOrphanedDeliveries(prisma: PrismaClient): Promise<number> {
+  return prisma.$executeRaw`
+    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
+    WHERE state = 'SENDING'`;
+}

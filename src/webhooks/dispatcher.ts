@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import type { WebhookConfig } from '../config.js';
+import type { PrismaClient } from '../db/database.js';
+import type { Logger } from '../log.js';
+import { claimDeliveries, recordAttempt, releaseDelivery, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
+import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
+import type { SendOutcome, WebhookSender } from './send-webhook.js';
+import { ensureWebhookSecret, signingSecrets } from './webhook-secrets.js';
+
+/** What an attempt's outcome means for its delivery. */
+export function resolveAttempt(outcome: SendOutcome, attemptCount: number, schedule: number[]): DeliveryResolution {
+  const status = outcome.responseStatus;
+  if (status !== null && status >= 200 && status < 300) return { state: 'DELIVERED' };
+  if (status === 410) return { state: 'FAILED', disableWebhook: true };
+  const delay = scheduledDelayMs(schedule, attemptCount + 1);
+  if (delay === null) return { state: 'FAILED', disableWebhook: false };
+  const requested = status === 429 || status === 503 ? parseRetryAfter(outcome.retryAfter) : null;
+  return { state: 'PENDING', retryInMs: requested === null ? delay : clampRetryAfter(requested, delay) };
+}
+
+/**
+ * Sends the outbox. Woken when deliveries are queued, polling as a fallback; each delivery is
+ * leased, so one that a killed process was sending goes out again (same webhook-id) once the
+ * lease lapses. A global limit and a per-host limit keep a slow or hanging receiver from taking
+ * the slots of the others.
+ */
+export class WebhookDispatcher {
+  readonly id = `dispatcher-${randomUUID()}`;
+  private inFlight = new Map<string, number>();
+  private total = 0;
+  private stopping = false;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private loop: Promise<void> | undefined;
+  private sends = new Set<Promise<void>>();
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly sender: WebhookSender,
+    private readonly config: WebhookConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** A lease outlives the longest attempt, so a live sender never loses its delivery. */
+  private get leaseMs(): number {
+    return this.config.timeoutMs + 15_000;
+  }
+
+  start(): void {
+    this.loop = this.claimLoop();
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private busyHosts(): string[] {
+    return [...this.inFlight].filter(([, count]) => count >= this.config.concurrencyPerHost).map(([host]) => host);
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (!this.stopping) {
+      this.woken = false;
+      const free = this.config.concurrency - this.total;
+      let claimed: ClaimedDelivery[] = [];
+      if (free > 0) {
+        try {
+          claimed = await claimDeliveries(this.prisma, this.id, free, this.leaseMs, this.busyHosts());
+        } catch (error) {
+          if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
+        }
+      }
+      for (const delivery of claimed) {
+        if ((this.inFlight.get(delivery.host) ?? 0) >= this.config.concurrencyPerHost) {
+          await releaseDelivery(this.prisma, this.id, delivery.id).catch(() => {});
+          continue;
+        }
+        this.begin(delivery);
+      }
+      if (claimed.length > 0 || this.woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.config.pollMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+    }
+  }
+
+  private begin(delivery: ClaimedDelivery): void {
+    this.inFlight.set(delivery.host, (this.inFlight.get(delivery.host) ?? 0) + 1);
+    this.total++;
+    const send = this.deliver(delivery)
+      .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
+      .finally(() => {
+        const left = this.inFlight.get(delivery.host)! - 1;
+        if (left === 0) this.inFlight.delete(delivery.host);
+        else this.inFlight.set(delivery.host, left);
+        this.total--;
+        this.sends.delete(send);
+        this.wake();
+      });
+    this.sends.add(send);
+  }
+
+  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+    const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
+    const outcome = await this.sender.send({
+      id: `evt_${delivery.eventId}`,
+      url: delivery.url,
+      body: delivery.payload,
+      secrets: signingSecrets({ ...delivery, webhookSecret: secret }),
+    });
+    const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
+    const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
+    await recordAttempt(this.prisma, this.id, delivery, { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution);
+    if (resolution.state === 'FAILED') {
+      const lastError = outcome.error ?? `HTTP ${outcome.responseStatus}`;
+      this.log.error(
+        { fileId: delivery.fileId, host: delivery.host, lastError, attempts: delivery.attemptCount, disabled: resolution.disableWebhook },
+        'webhook delivery failed for good',
+      );
+    }
+  }
+
+  /**
+   * Stops claiming and gives the attempts in flight `graceMs` to finish. One still running then
+   * keeps its lease, and is sent again (same webhook-id) by whoever claims it next.
+   */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.sends]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,84 @@
+import { lookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
+
+/** Why a webhook URL may not be called; the message is safe to show its owner. */
+export class UnsafeWebhookUrlError extends Error {}
+
+export interface UrlGuardOptions {
+  allowHttp: boolean;
+  allowedCidrs: string[];
+}
+
+/** A URL that passed the guard, with the address to connect to: never looked up a second time. */
+export interface CheckedUrl {
+  url: URL;
+  address: string;
+  family: 4 | 6;
+}
+
+const GLOBAL_IPV6 = ipaddr.parseCIDR('2000::/3');
+
+/**
+ * Why an address is not a globally routable unicast one, or null when it is. IPv6 forms that
+ * carry an IPv4 address (mapped, 6to4, NAT64, Teredo) are refused whatever they carry.
+ */
+function refusal(address: ipaddr.IPv4 | ipaddr.IPv6): string | null {
+  const range = address.range();
+  if (range !== 'unicast') return `${range} address`;
+  if (address.kind() === 'ipv6' && !address.match(GLOBAL_IPV6)) return 'IPv6 address outside global unicast';
+  return null;
+}
+
+export function createUrlGuard(options: UrlGuardOptions) {
+  const allowed = options.allowedCidrs.map((cidr) => ipaddr.parseCIDR(cidr));
+  const isOpened = (address: ipaddr.IPv4 | ipaddr.IPv6) =>
+    allowed.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
+
+  function checkAddress(host: string, raw: string): void {
+    const parsed = ipaddr.parse(raw);
+    if (isOpened(parsed)) return;
+    const reason = refusal(parsed);
+    if (reason) throw new UnsafeWebhookUrlError(`${host} resolves to ${raw}, a ${reason}; webhooks go only to public addresses`);
+  }
+
+  /** The checks that need no network: scheme, credentials, shape. */
+  function checkSyntax(raw: string): URL {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      throw new UnsafeWebhookUrlError('the webhook URL is not an absolute URL');
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && options.allowHttp)) {
+      throw new UnsafeWebhookUrlError(
+        url.protocol === 'http:' ? 'the webhook URL must use https' : `the webhook URL must use https, not ${url.protocol.slice(0, -1)}`,
+      );
+    }
+    if (url.username || url.password) throw new UnsafeWebhookUrlError('the webhook URL must not contain credentials');
+    if (!url.hostname) throw new UnsafeWebhookUrlError('the webhook URL has no host');
+    return url;
+  }
+
+  /** Resolves the host and checks every address it has; the first one is where to connect. */
+  async function check(raw: string): Promise<CheckedUrl> {
+    const url = checkSyntax(raw);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    let addresses: { address: string; family: number }[];
+    if (ipaddr.isValid(host)) {
+      addresses = [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? 4 : 6 }];
+    } else {
+      try {
+        addresses = await lookup(host, { all: true, verbatim: true });
+      } catch {
+        throw new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved`);
+      }
+    }
+    if (addresses.length === 0) throw new UnsafeWebhookUrlError(`the webhook host ${host} has no address`);
+    for (const { address } of addresses) checkAddress(host, address);
+    return { url, address: addresses[0].address, family: addresses[0].family as 4 | 6 };
+  }
+
+  return { check, checkSyntax };
+}
+
+export type UrlGuard = ReturnType<typeof createUrlGuard>;
