@@ -22,7 +22,8 @@ const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
       warmupMs: setting('BENCH_WARMUP_S', 1) * 1000,
       durationMs: setting('BENCH_DURATION_S', 5) * 1000,
     }),
-  subscriptions: () => benchSubscriptions({ subscribers: setting('BENCH_SUBSCRIBERS', 500), uploadConcurrency: 4 }),
+  // Eight uploads in flight outpace the two default workers, so that most subscriptions are open at once.
+  subscriptions: () => benchSubscriptions({ subscribers: setting('BENCH_SUBSCRIBERS', 500), uploadConcurrency: 8 }),
 };
 
 process.on('exit', cleanUpSync);

@@ -137,6 +137,15 @@ export interface ServiceUnderTest extends ChildServer {
   dataDir: string;
 }
 
+/** pino's level for `error`: a figure measured while the server logged errors deserves a second look. */
+const PINO_ERROR_LEVEL = 50;
+
+function warnOfLoggedErrors(server: ChildServer): void {
+  const errors = server.logLines.filter((line) => typeof line.level === 'number' && line.level >= PINO_ERROR_LEVEL);
+  if (errors.length === 0) return;
+  console.warn(`  warning: the ${server.name} logged ${errors.length} error(s); the first: ${JSON.stringify(errors[0]).slice(0, 500)}`);
+}
+
 /**
  * Our service on a fresh embedded database in a temp dir, which stop() removes. With
  * BENCH_CPU_PROFILE_DIR set, the service writes a V8 CPU profile there when it stops.
@@ -164,6 +173,7 @@ export async function startService(settings: Record<string, string> = {}): Promi
       async stop() {
         await server.stop();
         removeTempDir(dataDir);
+        warnOfLoggedErrors(server);
       },
     };
   } catch (error) {

@@ -75,6 +75,8 @@ function followFile(client: Client, fileId: string): Promise<FollowedFile> {
 interface OursResult {
   latency: LatencySummary;
   liveSubscriptions: number;
+  /** The most subscriptions open at one moment: each ends with its file's processing. */
+  peakOpenSubscriptions: number;
 }
 
 /**
@@ -93,9 +95,12 @@ async function measureService({ subscribers, uploadConcurrency }: SubscriptionsO
     );
     console.log(`  ours: ${clients.length} graphql-ws sockets open; uploading ${subscribers} files`);
     const followed: Promise<FollowedFile>[] = [];
+    let open = 0;
+    let peakOpenSubscriptions = 0;
     const uploads = mapWithConcurrency(range(subscribers), uploadConcurrency, async (index) => {
       const { id } = await uploadFile(service, textFile(`file-${index}.txt`, `File number ${index}.\nIts words are counted.\n`));
-      const file = followFile(clients[index], id);
+      peakOpenSubscriptions = Math.max(peakOpenSubscriptions, ++open);
+      const file = followFile(clients[index], id).finally(() => open--);
       // Awaited with the others below; a failure before then must not crash the bench as unhandled.
       file.catch(() => {});
       followed.push(file);
@@ -108,6 +113,7 @@ async function measureService({ subscribers, uploadConcurrency }: SubscriptionsO
     return {
       latency: summarizeLatencies(files.flatMap((file) => file.latenciesMs)),
       liveSubscriptions: files.filter((file) => file.liveAtSubscribe).length,
+      peakOpenSubscriptions,
     };
   } finally {
     for (const client of clients) await client.dispose();
@@ -159,7 +165,10 @@ async function measureBaseline(subscribers: number, messages: number): Promise<L
 export async function benchSubscriptions(options: SubscriptionsOptions): Promise<ResultRow[]> {
   console.log(`\n## ${options.subscribers} WebSocket subscribers on ${options.subscribers} files`);
   const ours = await measureService(options);
-  console.log(`  ours: ${ours.latency.count} events after the snapshot; ${ours.liveSubscriptions} files still processing when subscribed`);
+  console.log(
+    `  ours: ${ours.latency.count} events after the snapshot; ${ours.liveSubscriptions} files still processing when subscribed; ` +
+      `at most ${ours.peakOpenSubscriptions} subscriptions open at once`,
+  );
   if (ours.latency.count === 0) throw new Error('no subscriber saw a change after its snapshot: the files were processed before subscribing');
   const baseline = await measureBaseline(options.subscribers, ours.latency.count);
 
@@ -175,6 +184,9 @@ export async function benchSubscriptions(options: SubscriptionsOptions): Promise
     row('latency max', 'max'),
   ];
   printComparison('events received', formatNumber(ours.latency.count), formatNumber(baseline.count), null);
-  rows.push({ benchmark, metric: 'events received', unit: '', ours: ours.latency.count, baseline: baseline.count, ratio: null, goal: '', met: null });
+  rows.push(
+    { benchmark, metric: 'events received', unit: '', ours: ours.latency.count, baseline: baseline.count, ratio: null, goal: '', met: null },
+    { benchmark, metric: 'peak open subscriptions', unit: '', ours: ours.peakOpenSubscriptions, baseline: options.subscribers, ratio: null, goal: '', met: null },
+  );
   return rows;
 }

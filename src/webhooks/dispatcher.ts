@@ -41,9 +41,9 @@ export class WebhookDispatcher {
     private readonly log: Logger,
   ) {}
 
-  /** A lease outlives the longest attempt, so a live sender never loses its delivery. */
+  /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
   private get leaseMs(): number {
-    return this.config.timeoutMs + 15_000;
+    return 2 * this.config.timeoutMs + 1_000;
   }
 
   start(): void {

@@ -21,10 +21,11 @@ export function webhookPayload(event: StatusEvent): string {
  */
 export const writeWebhookDelivery: StatusOutbox = async (tx, event, eventId) => {
   const type = webhookEventType(event);
-  const file = await tx.file.findUnique({
-    where: { id: event.fileId },
-    select: { webhookUrl: true, webhookEvents: true, webhookDisabledAt: true },
-  });
+  // FOR SHARE: a 410 that disables this webhook right now (it updates the file row) waits for
+  // this transaction and then discards what it wrote, or this one waits and sees it disabled.
+  const [file] = await tx.$queryRaw<{ webhookUrl: string | null; webhookEvents: string[]; webhookDisabledAt: Date | null }[]>`
+    SELECT webhook_url AS "webhookUrl", webhook_events AS "webhookEvents", webhook_disabled_at AS "webhookDisabledAt"
+    FROM file WHERE id = ${event.fileId}::uuid FOR SHARE`;
   if (!file?.webhookUrl || file.webhookDisabledAt || !file.webhookEvents.includes(type)) return false;
   await tx.webhookDelivery.updateMany({
     where: { fileId: event.fileId, url: file.webhookUrl, state: 'PENDING', eventType: 'file.processing', sequence: { lt: event.sequence } },

@@ -1,0 +1,255 @@
+import { Webhook } from 'standardwebhooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+
+let server: TestServer;
+let alice: string;
+let bob: string;
+let secret: string;
+const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    WEBHOOK_RETRY_SCHEDULE: '0,100ms,100ms,100ms',
+    WEBHOOK_TIMEOUT_MS: '500',
+    WEBHOOK_POLL_MS: '50',
+  });
+  alice = await server.tenant('alice');
+  bob = await server.tenant('bob');
+  secret = (await graphql(server.url, alice, '{ webhookSecret }')).body.data.webhookSecret;
+});
+afterEach(async () => {
+  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
+});
+afterAll(() => server.stop());
+
+async function receiver(...args: Parameters<typeof startReceiver>) {
+  const started = await startReceiver(...args);
+  receivers.push(started);
+  return started;
+}
+
+async function upload(webhookUrl: string, content = 'webhook test', webhookEvents?: string[], key = alice): Promise<string> {
+  const { body } = await uploadFile(server.url, key, content, { variables: { webhookUrl, webhookEvents } });
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data.uploadFile.file.id;
+}
+
+const serialized = (value: unknown) => JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? String(v) : v));
+
+const DELIVERIES = `query($id: ID!) { file(id: $id) { webhookDeliveries {
+  id eventId eventType sequence url state reason nextAttemptAt attempts { attemptedAt durationMs responseStatus error }
+} } }`;
+
+async function deliveries(fileId: string, key = alice) {
+  return (await graphql(server.url, key, DELIVERIES, { id: fileId })).body.data.file?.webhookDeliveries;
+}
+
+async function settled(fileId: string) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const list = await deliveries(fileId);
+    if (list.length && list.every((d: any) => !['PENDING', 'SENDING'].includes(d.state))) return list;
+    if (Date.now() > deadline) throw new Error(`deliveries not settled: ${JSON.stringify(list)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('webhook delivery', () => {
+  it('sends each change, signed per Standard Webhooks, in order, in the REST shape', async () => {
+    const hook = await receiver();
+    const fileId = await upload(hook.url);
+    await hook.until((received) => received.some((request) => JSON.parse(request.body).type === 'file.completed'));
+    const verifier = new Webhook(secret);
+    const payloads = hook.received.map((request) => {
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.headers['user-agent']).toMatch(/^filestatus-webhooks\/\d+\.\d+\.\d+$/);
+      expect(request.headers['webhook-id']).toMatch(/^evt_\d+$/);
+      expect(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(30);
+      expect(Buffer.byteLength(request.body)).toBeLessThan(20_000);
+      return verifier.verify(request.body, request.headers as Record<string, string>) as any;
+    });
+    const sequences = payloads.map((payload) => payload.data.sequence);
+    expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    expect(new Set(hook.received.map((request) => request.headers['webhook-id'])).size).toBe(hook.received.length);
+    const last = payloads.at(-1);
+    expect(last.type).toBe('file.completed');
+    expect(Object.keys(last)).toEqual(['type', 'timestamp', 'data']);
+    expect(last.data).toMatchObject({ file_id: fileId, status: 'completed', stage: 'done', progress: 100, attempt: 1 });
+    expect(Object.keys(last.data).sort()).toEqual(['attempt', 'file_id', 'message', 'metadata', 'progress', 'sequence', 'stage', 'status']);
+    expect(payloads.slice(0, -1).every((payload) => payload.type === 'file.processing')).toBe(true);
+    const log = await settled(fileId);
+    expect(log.every((delivery: any) => ['DELIVERED', 'DISCARDED'].includes(delivery.state))).toBe(true);
+  });
+
+  it('sends only the types the upload asked for', async () => {
+    const hook = await receiver();
+    const fileId = await upload(hook.url, 'only the end', ['FILE_COMPLETED']);
+    await waitForTerminal(server.url, alice, fileId);
+    await hook.until((received) => received.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(hook.payloads().map((payload) => payload.type)).toEqual(['file.completed']);
+  });
+
+  it('retries a failing receiver with the same webhook-id, and records every attempt', async () => {
+    const hook = await receiver((request, index, res) => answer(index < 2 ? 500 : 200, {}, index < 2 ? 'try later' : 'ok')(request, index, res));
+    const fileId = await upload(hook.url, 'retry me', ['FILE_COMPLETED']);
+    await hook.until((received) => received.length === 3);
+    expect(new Set(hook.received.map((request) => request.headers['webhook-id'])).size).toBe(1);
+    const timestamps = hook.received.map((request) => request.receivedAt);
+    expect(timestamps[1] - timestamps[0]).toBeGreaterThanOrEqual(70); // 100 ms ± 20%
+    const [delivery] = await settled(fileId);
+    expect(delivery.state).toBe('DELIVERED');
+    expect(delivery.attempts.map((attempt: any) => attempt.responseStatus)).toEqual([500, 500, 200]);
+  });
+
+  it('gives up after the last scheduled attempt, and the file is untouched', async () => {
+    const hook = await receiver(answer(500));
+    const fileId = await upload(hook.url, 'never delivered', ['FILE_COMPLETED']);
+    const [delivery] = await settled(fileId);
+    expect(delivery.state).toBe('FAILED');
+    expect(delivery.attempts).toHaveLength(4);
+    expect(delivery.nextAttemptAt).toBeNull();
+    expect(await waitForTerminal(server.url, alice, fileId)).toMatchObject({ status: 'COMPLETED' });
+  });
+
+  it('stops for good on 410 Gone and disables the webhook for that file', async () => {
+    const hook = await receiver(answer(410));
+    const fileId = await upload(hook.url, 'gone '.repeat(500_000));
+    await waitForTerminal(server.url, alice, fileId);
+    const log = await settled(fileId);
+    expect(hook.received).toHaveLength(1);
+    expect(log[0].state).toBe('FAILED');
+    expect(log.slice(1).every((delivery: any) => delivery.state === 'DISCARDED' || delivery === undefined)).toBe(true);
+    const row = await server.service.db.prisma.file.findUniqueOrThrow({ where: { id: fileId } });
+    expect(row.webhookDisabledAt).not.toBeNull();
+  });
+
+  it('does not follow redirects: a 3xx is a failure', async () => {
+    const target = await receiver();
+    const hook = await receiver(answer(307, { location: target.url }));
+    const fileId = await upload(hook.url, 'redirected', ['FILE_COMPLETED']);
+    const [delivery] = await settled(fileId);
+    expect(delivery.state).toBe('FAILED');
+    expect(delivery.attempts.every((attempt: any) => attempt.responseStatus === 307)).toBe(true);
+    expect(target.received).toEqual([]);
+  });
+
+  it('times out a hanging receiver without delaying the others', async () => {
+    const hanging = await receiver(() => {});
+    const healthy = await receiver();
+    const slowFile = await upload(hanging.url, 'hang', ['FILE_COMPLETED']);
+    await hanging.until((received) => received.length === 1);
+    const started = Date.now();
+    await upload(healthy.url, 'fast', ['FILE_COMPLETED']);
+    await healthy.until((received) => received.length === 1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const [delivery] = await settled(slowFile);
+    expect(delivery.state).toBe('FAILED');
+    expect(delivery.attempts[0].error).toMatch(/timeout/i);
+    expect(delivery.attempts[0].durationMs).toBeGreaterThanOrEqual(450);
+    expect(delivery.attempts[0].durationMs).toBeLessThan(2_000);
+  });
+
+  it('coalesces for a slow receiver: it gets the latest state, never loses the terminal one, in order', async () => {
+    const slow = await receiver((request, index, res) => setTimeout(() => answer(200)(request, index, res), 150));
+    const fileId = await upload(slow.url, 'slow '.repeat(2_000_000));
+    await waitForTerminal(server.url, alice, fileId);
+    const log = await settled(fileId);
+    const superseded = log.filter((delivery: any) => delivery.state === 'DISCARDED');
+    expect(superseded.length).toBeGreaterThan(0);
+    expect(superseded.every((delivery: any) => delivery.reason === 'superseded' && delivery.eventType === 'FILE_PROCESSING')).toBe(true);
+    const sent = slow.payloads().map((payload) => payload.data.sequence);
+    expect(sent).toEqual([...sent].sort((a, b) => a - b));
+    expect(slow.payloads().at(-1).type).toBe('file.completed');
+  });
+
+  it('honours Retry-After on 429, within the schedule and twice it', async () => {
+    const hook = await receiver((request, index, res) => answer(index === 0 ? 429 : 200, index === 0 ? { 'retry-after': '3600' } : {})(request, index, res));
+    await upload(hook.url, 'rate limited', ['FILE_COMPLETED']);
+    await hook.until((received) => received.length === 2);
+    const gap = hook.received[1].receivedAt - hook.received[0].receivedAt;
+    expect(gap).toBeGreaterThanOrEqual(70);
+    expect(gap).toBeLessThan(1_000); // clamped to at most twice the 100 ms scheduled
+  });
+
+  it('stores at most 4 KB of a response, and never a secret', async () => {
+    const hook = await receiver(answer(500, {}, 'x'.repeat(100_000)));
+    const fileId = await upload(hook.url, 'big answer', ['FILE_COMPLETED']);
+    await settled(fileId);
+    const attempts = await server.service.db.prisma.webhookAttempt.findMany({ where: { delivery: { fileId } } });
+    expect(attempts.length).toBeGreaterThan(0);
+    for (const attempt of attempts) {
+      expect(attempt.responseBody!.length).toBeLessThanOrEqual(4096);
+      expect(serialized(attempt)).not.toContain(secret.slice(6));
+    }
+    const stored = await server.service.db.prisma.webhookDelivery.findMany({ where: { fileId } });
+    expect(serialized(stored)).not.toContain(secret.slice(6));
+  });
+});
+
+describe('rotateWebhookSecret', () => {
+  it('signs with the new and the previous secret for the overlap window', async () => {
+    const rotated = await graphql(server.url, alice, 'mutation { rotateWebhookSecret { secret previousSecretExpiresAt } }');
+    const { secret: fresh, previousSecretExpiresAt } = rotated.body.data.rotateWebhookSecret;
+    expect(fresh).not.toBe(secret);
+    const window = new Date(previousSecretExpiresAt).getTime() - Date.now();
+    expect(window).toBeGreaterThan(23.9 * 3600_000);
+    expect(window).toBeLessThanOrEqual(24 * 3600_000);
+    expect((await graphql(server.url, alice, '{ webhookSecret }')).body.data.webhookSecret).toBe(fresh);
+
+    const hook = await receiver();
+    await upload(hook.url, 'rotated', ['FILE_COMPLETED']);
+    await hook.until((received) => received.length === 1);
+    const [request] = hook.received;
+    expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    for (const key of [fresh, secret]) new Webhook(key).verify(request.body, request.headers as Record<string, string>);
+    secret = fresh;
+  });
+});
+
+describe('redeliverWebhook and tenants', () => {
+  it('sends a delivery again with the same webhook-id, for its owner only', async () => {
+    const hook = await receiver();
+    const fileId = await upload(hook.url, 'again', ['FILE_COMPLETED']);
+    const [delivery] = await settled(fileId);
+    expect(delivery.state).toBe('DELIVERED');
+
+    const foreign = await graphql(server.url, bob, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }', { id: delivery.id });
+    expect(foreign.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+    expect(await deliveries(fileId, bob)).toBeUndefined();
+
+    const again = await graphql(server.url, alice, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id state } }', { id: delivery.id });
+    expect(again.body.data.redeliverWebhook.id).toBe(delivery.id);
+    await hook.until((received) => received.length === 2);
+    expect(hook.received[1].headers['webhook-id']).toBe(hook.received[0].headers['webhook-id']);
+    expect(hook.received[1].body).toBe(hook.received[0].body);
+    const [after] = await settled(fileId);
+    expect(after.attempts).toHaveLength(2);
+  });
+
+  it.each(['not-a-uuid', '00000000-0000-4000-8000-000000000000'])('answers redelivery of %s with NOT_FOUND', async (id) => {
+    const { body } = await graphql(server.url, alice, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }', { id });
+    expect(body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('hostile webhook URLs at upload', () => {
+  it.each([
+    ['a private address', 'http://10.1.2.3/hook', /private/],
+    ['cloud metadata', 'http://169.254.169.254/latest/meta-data/', /linkLocal/],
+    ['an IPv4-mapped loopback', 'http://[::ffff:7f00:1]/hook', /ipv4Mapped/],
+    ['credentials', 'http://user:secret@127.0.0.1/hook', /credentials/],
+    ['a host that does not resolve', 'http://nowhere.invalid/hook', /could not be resolved/],
+  ])('refuses %s with the reason, and creates no file', async (_name, webhookUrl, reason) => {
+    const before = await server.service.db.prisma.file.count();
+    const { body } = await uploadFile(server.url, alice, 'hostile', { variables: { webhookUrl } });
+    expect(body.errors?.[0].extensions?.code).toBe('INVALID_WEBHOOK_URL');
+    expect(body.errors?.[0].message).toMatch(reason);
+    expect(await server.service.db.prisma.file.count()).toBe(before);
+  });
+});
