@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.js';
 import type { Logger } from '../log.js';
+import { WakeSignal } from '../wake-signal.js';
 import {
   abandonJob,
   claimJobs,
@@ -38,7 +39,7 @@ export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = new Map<bigint, AbortController>();
   private stopping = false;
-  private wakeUp: (() => void) | undefined;
+  private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private idle: (() => void) | undefined;
@@ -61,7 +62,7 @@ export class Worker {
 
   /** New work was queued: claim now instead of at the next poll. */
   wake(): void {
-    this.wakeUp?.();
+    this.signal.wake();
   }
 
   private async claimLoop(): Promise<void> {
@@ -77,14 +78,7 @@ export class Worker {
       }
       for (const job of claimed) this.runJob(job);
       if (claimed.length === free && free > 0) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
+      await this.signal.pause(this.options.pollMs);
     }
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
 import type { Logger } from '../log.js';
+import { WakeSignal } from '../wake-signal.js';
 import { claimDeliveries, recordAttempt, releaseDelivery, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
@@ -29,8 +30,7 @@ export class WebhookDispatcher {
   private inFlight = new Map<string, number>();
   private total = 0;
   private stopping = false;
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
   private sends = new Set<Promise<void>>();
 
@@ -51,8 +51,7 @@ export class WebhookDispatcher {
   }
 
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.signal.wake();
   }
 
   private busyHosts(): string[] {
@@ -61,7 +60,6 @@ export class WebhookDispatcher {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopping) {
-      this.woken = false;
       const free = this.config.concurrency - this.total;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -78,15 +76,8 @@ export class WebhookDispatcher {
         }
         this.begin(delivery);
       }
-      if (claimed.length > 0 || this.woken) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.config.pollMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
+      if (claimed.length > 0) continue;
+      await this.signal.pause(this.config.pollMs);
     }
   }
 
