@@ -1,9 +1,10 @@
-// `npm run bench [-- upload status subscriptions]`: each benchmark beside a baseline measured in the same run.
+// `npm run bench [-- upload status subscriptions webhooks]`: each benchmark beside a baseline measured in the same run.
 import { markdownSummary, machineDescription, type ResultRow } from './report.js';
 import { cleanUpSync } from './server.js';
 import { benchStatusReads } from './status-reads.js';
 import { benchSubscriptions } from './subscriptions.js';
 import { benchUpload } from './upload.js';
+import { benchWebhooks } from './webhooks.js';
 
 function setting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -24,6 +25,8 @@ const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
     }),
   // Eight uploads in flight outpace the two default workers, so that most subscriptions are open at once.
   subscriptions: () => benchSubscriptions({ subscribers: setting('BENCH_SUBSCRIBERS', 500), uploadConcurrency: 8 }),
+  webhooks: () =>
+    benchWebhooks({ events: setting('BENCH_WEBHOOK_EVENTS', 10_000), receivers: setting('BENCH_WEBHOOK_RECEIVERS', 100), hangingFiles: 10 }),
 };
 
 process.on('exit', cleanUpSync);

@@ -13,7 +13,13 @@ export function createHttpServer(db: Database, services: Services, log: Logger) 
   const yoga = createYogaApp(services, log);
   const fileStatus = createFileStatusRoute(services);
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'Malformed request target.' } }));
+      return;
+    }
     const route = (): Promise<void> | void => {
       switch (url.pathname) {
         case '/healthz':

@@ -23,6 +23,7 @@ export interface RunningService {
   /** The port the API listens on; null for ROLE=worker. */
   port: number | null;
   db: Database;
+  services: Services;
   stop(): Promise<void>;
 }
 
@@ -31,7 +32,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const db = await openDatabase(config);
   const stops: (() => Promise<void>)[] = [() => db.close()];
   const stop = async () => {
-    for (const step of stops.reverse()) await step();
+    for (const step of [...stops].reverse()) await step();
   };
   try {
     const applied = await applyMigrations(db);
@@ -106,7 +107,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       stops.push(() => server.close());
       log.info({ port, role: config.role, database: db.kind }, 'listening');
     }
-    return { port, db, stop };
+    return { port, db, services, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -46,7 +46,14 @@ export async function acceptUpload(
   const file = await upload.catch((error: Error) => {
     throw new MissingFileError(error.message);
   });
-  const source = file.createReadStream();
+  let source;
+  try {
+    source = file.createReadStream();
+  } catch (error) {
+    // The whole body may have been parsed before the resolver ran: the limit was hit already.
+    if ((error as { status?: number }).status === 413) throw new FileTooLargeError(deps.maxUploadBytes);
+    throw error;
+  }
   // graphql-upload-minimal ends a stream that hits the limit as if it were complete.
   source.once('limit', () => source.destroy(new FileTooLargeError(deps.maxUploadBytes)));
   const stored = await deps.blobs.writeStream(source);

@@ -130,6 +130,21 @@ describe('GET /api/file/status', () => {
   });
 });
 
+describe('a malformed request target', () => {
+  it('answers 400 and keeps serving', async () => {
+    const net = await import('node:net');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1', () => socket.end('GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+});
+
 describe('health', () => {
   it('/healthz says the process is up and /readyz that the database is migrated', async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);

@@ -136,6 +136,20 @@ describe('uploadFile with bad input', () => {
     expect(await server.leftoverUploads()).toEqual([]);
   });
 
+  it('answers FILE_TOO_LARGE with the limit also when the whole body is parsed before the resolver runs', async () => {
+    const tiny = await startTestServer({ MAX_UPLOAD_BYTES: '1000' });
+    try {
+      const key = await tiny.tenant('tiny');
+      const { status, body } = await uploadFile(tiny.url, key, Buffer.alloc(2000, 'a'));
+      expect(status).toBe(413);
+      expect(body.errors?.[0].extensions?.code).toBe('FILE_TOO_LARGE');
+      expect(body.errors?.[0].message).toMatch(/limit of 1000 bytes/);
+      expect(await tiny.leftoverUploads()).toEqual([]);
+    } finally {
+      await tiny.stop();
+    }
+  });
+
   it('accepts a file of exactly MAX_UPLOAD_BYTES', async () => {
     const { body } = await uploadFile(server.url, alice, Buffer.alloc(LIMIT, 'a'));
     expect(body.data.uploadFile.file.size).toBe(LIMIT);

@@ -1,0 +1,227 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { startService, type RunningService } from '../src/service.js';
+import { signWebhook, generateWebhookSecret } from '../src/webhooks/sign-webhook.js';
+import { printComparison, type ResultRow } from './report.js';
+import { makeTempDir, removeTempDir } from './server.js';
+import { formatNumber, ratio, summarizeLatencies } from './stats.js';
+
+export interface WebhookBenchOptions {
+  events: number;
+  receivers: number;
+  /** Files whose webhooks point at the receiver that never answers, in the second run. */
+  hangingFiles: number;
+}
+
+interface Receiver {
+  url: string;
+  close(): Promise<void>;
+}
+
+interface Receipt {
+  latencyMs: number;
+  at: number;
+}
+
+/** A loopback receiver: answers 204 and notes, for each request, the delay since `sentAt(body)`. */
+async function startReceiver(receipts: Receipt[], sentAt: (body: string) => number, hang = false): Promise<Receiver> {
+  const server = http.createServer((req, res) => {
+    if (hang) return; // never answers: the sender's timeout must end it
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      const at = Date.now();
+      receipts.push({ latencyMs: at - sentAt(body), at });
+      res.writeHead(204).end();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+async function startReceivers(count: number, receipts: Receipt[], sentAt: (body: string) => number): Promise<Receiver[]> {
+  return Promise.all(Array.from({ length: count }, () => startReceiver(receipts, sentAt)));
+}
+
+/** Baseline: the same number of signed POSTs, 64 at a time, with no database and no outbox. */
+async function bareSender(options: WebhookBenchOptions) {
+  const receipts: Receipt[] = [];
+  const receivers = await startReceivers(options.receivers, receipts, (body) => JSON.parse(body).sentAt);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const secret = generateWebhookSecret();
+  const started = Date.now();
+  let next = 0;
+  const post = (index: number) =>
+    new Promise<void>((resolve, reject) => {
+      const body = JSON.stringify({ type: 'file.processing', sentAt: Date.now(), data: { sequence: index } });
+      const id = `evt_${index}`;
+      const timestamp = Math.floor(Date.now() / 1000);
+      const req = http.request(receivers[index % receivers.length].url, {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': timestamp,
+          'webhook-signature': signWebhook([secret], id, timestamp, body),
+        },
+        timeout: 15_000,
+      });
+      req.on('response', (res) => res.resume().on('end', resolve));
+      req.on('error', reject);
+      req.end(body);
+    });
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < options.events) await post(next++);
+    }),
+  );
+  const elapsed = (Date.now() - started) / 1000;
+  agent.destroy();
+  await Promise.all(receivers.map((receiver) => receiver.close()));
+  return { perSecond: receipts.length / elapsed, latency: summarizeLatencies(receipts.map((r) => r.latencyMs)) };
+}
+
+/** Creates a file with a webhook the way an upload does: its row, and its first status in the same transaction. */
+async function createFile(service: RunningService, tenantId: string, webhookUrl: string): Promise<string> {
+  const { prisma, status } = service.services;
+  const recorded = await prisma.$transaction(async (tx) => {
+    const file = await tx.file.create({
+      data: {
+        tenantId,
+        filename: 'bench.txt',
+        mimeType: 'text/plain',
+        size: 1n,
+        sha256: '0'.repeat(64),
+        webhookUrl,
+        webhookEvents: ['file.processing', 'file.completed', 'file.failed'],
+      },
+    });
+    return status.recordQueued(tx, file, {});
+  });
+  status.publish(recorded);
+  return recorded.event.fileId;
+}
+
+/**
+ * Ours: the service in this process on the embedded database, with `events` status changes
+ * recorded through its status module (the first of each file at creation, the last COMPLETED),
+ * each one fanned out to its file's receiver through the outbox and the dispatcher.
+ */
+async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: boolean) {
+  const dataDir = makeTempDir('filestatus-bench-webhooks-');
+  const service = await startService(
+    loadConfig({
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    }),
+    createLogger('silent'),
+  );
+  const receipts: Receipt[] = [];
+  const receivers = await startReceivers(options.receivers, receipts, (body) => Date.parse(JSON.parse(body).timestamp));
+  const hanging = withHangingReceiver ? await startReceiver([], () => 0, true) : null;
+  try {
+    const tenantId = (await service.db.prisma.tenant.create({ data: { name: 'bench' } })).id;
+    const perFile = Math.ceil(options.events / options.receivers);
+    const started = Date.now();
+    const files = await Promise.all(receivers.map((receiver) => createFile(service, tenantId, receiver.url)));
+    const hangingFiles = hanging
+      ? await Promise.all(Array.from({ length: options.hangingFiles }, () => createFile(service, tenantId, hanging.url)))
+      : [];
+    await Promise.all(
+      [...files, ...hangingFiles].map(async (fileId) => {
+        for (let step = 1; step < perFile - 1; step++) {
+          await service.services.status.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: step });
+        }
+        await service.services.status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+      }),
+    );
+    const committed = Date.now();
+
+    // Done when every healthy delivery is settled; the hanging receiver's may still be in flight.
+    const deadline = Date.now() + 120_000;
+    const settled = async () =>
+      (await service.db.prisma.webhookDelivery.count({
+        where: { fileId: { in: files }, state: { in: ['PENDING', 'SENDING'] } },
+      })) === 0;
+    while (!(await settled())) {
+      if (Date.now() > deadline) throw new Error('webhook deliveries did not settle within 120 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const states = await service.db.prisma.webhookDelivery.groupBy({ by: ['state'], where: { fileId: { in: files } }, _count: true });
+    const count = (state: string) => states.find((row) => row.state === state)?._count ?? 0;
+    const lastReceipt = Math.max(...receipts.map((r) => r.at));
+    return {
+      events: files.length * perFile,
+      produceSeconds: (committed - started) / 1000,
+      delivered: count('DELIVERED'),
+      superseded: count('DISCARDED'),
+      failed: count('FAILED'),
+      perSecond: receipts.length / ((lastReceipt - started) / 1000),
+      latency: summarizeLatencies(receipts.map((r) => r.latencyMs)),
+    };
+  } finally {
+    await service.stop();
+    await Promise.all([...receivers, ...(hanging ? [hanging] : [])].map((receiver) => receiver.close()));
+    removeTempDir(dataDir);
+  }
+}
+
+export async function benchWebhooks(options: WebhookBenchOptions): Promise<ResultRow[]> {
+  console.log(`\n## webhooks: ${options.events} status events over ${options.receivers} loopback receivers`);
+  const baseline = await bareSender(options);
+  const healthy = await outboxRun(options, false);
+  const withHanging = await outboxRun(options, true);
+  const ms = (value: number) => `${formatNumber(value, 1)} ms`;
+  for (const [label, run] of [
+    ['healthy receivers', healthy],
+    ['plus one that never answers', withHanging],
+  ] as const) {
+    console.log(
+      `  ${label}: ${run.events} events committed in ${formatNumber(run.produceSeconds, 1)} s; ` +
+        `${run.delivered} delivered, ${run.superseded} superseded, ${run.failed} failed`,
+    );
+    printComparison(`${label}: deliveries/s`, formatNumber(run.perSecond), formatNumber(baseline.perSecond), ratio(run.perSecond, baseline.perSecond));
+    printComparison(`${label}: p50 commit→receipt`, ms(run.latency.p50), ms(baseline.latency.p50), null);
+    printComparison(`${label}: p99 commit→receipt`, ms(run.latency.p99), ms(baseline.latency.p99), null);
+  }
+  const p99Ratio = withHanging.latency.p99 / healthy.latency.p99;
+  console.log(`  healthy p99 with a hanging receiver ÷ without: ${formatNumber(p99Ratio, 2)}`);
+  return [
+    {
+      benchmark: 'webhooks',
+      metric: 'deliveries/s',
+      unit: '/s',
+      ours: healthy.perSecond,
+      baseline: baseline.perSecond,
+      ratio: ratio(healthy.perSecond, baseline.perSecond),
+      goal: '≥ 2,000/s',
+      met: healthy.perSecond >= 2000,
+    },
+    { benchmark: 'webhooks', metric: 'p50 commit→receipt', unit: 'ms', ours: healthy.latency.p50, baseline: baseline.latency.p50, ratio: null, goal: '', met: null, digits: 1 },
+    { benchmark: 'webhooks', metric: 'p99 commit→receipt', unit: 'ms', ours: healthy.latency.p99, baseline: baseline.latency.p99, ratio: null, goal: '≤ 50 ms', met: healthy.latency.p99 <= 50, digits: 1 },
+    {
+      benchmark: 'webhooks',
+      metric: 'p99 with a hanging receiver',
+      unit: 'ms',
+      ours: withHanging.latency.p99,
+      baseline: healthy.latency.p99,
+      ratio: p99Ratio,
+      goal: '≤ 1.5 × without',
+      met: p99Ratio <= 1.5,
+      digits: 1,
+    },
+  ];
+}
