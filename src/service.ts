@@ -12,6 +12,7 @@ import { Worker } from './queue/worker.js';
 import { createPostgresEventTarget } from './status/postgres-event-target.js';
 import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
+import { StatusCache } from './status/status-cache.js';
 import { BlobStore } from './storage/blob-store.js';
 import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -62,7 +63,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
       maxUploadBytes: config.maxUploadBytes,
       jobMaxAttempts: config.jobMaxAttempts,
       checkWebhookUrl: guard.check,
+      statusCache: new StatusCache(db.prisma, bus),
     };
+    stops.push(async () => services.statusCache.close());
 
     if (config.role !== 'api') {
       const worker = new Worker(

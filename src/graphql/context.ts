@@ -1,6 +1,7 @@
 import type { ApiKeyAuthenticator, Tenant } from '../auth/api-keys.js';
 import type { PrismaClient } from '../db/database.js';
 import type { StatusBus } from '../status/status-bus.js';
+import type { StatusCache } from '../status/status-cache.js';
 import type { UploadDeps } from '../uploads/accept-upload.js';
 
 /** What every resolver may use: the caller's tenant and the services behind the API. */
@@ -8,6 +9,7 @@ export interface Services extends UploadDeps {
   prisma: PrismaClient;
   bus: StatusBus;
   authenticator: ApiKeyAuthenticator;
+  statusCache: StatusCache;
 }
 
 export interface GraphQLContext {

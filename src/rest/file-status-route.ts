@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiKeyAuthenticator } from '../auth/api-keys.js';
-import type { PrismaClient } from '../db/database.js';
 import { isTerminal, type StatusEvent } from '../status/model.js';
 import { toSnakeCaseStatus } from '../status/legacy-shape.js';
-import { readStatus } from '../status/read-status.js';
+import type { StatusCache } from '../status/status-cache.js';
 
 export const FILE_STATUS_PATH = '/api/file/status';
 
@@ -35,7 +34,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 const error = (code: string, message: string) => ({ error: { code, message } });
 
 /** GET /api/file/status?file_id=ID: the current status, with ETag and 304 so that idle polling is cheap. */
-export function createFileStatusRoute(deps: { prisma: PrismaClient; authenticator: ApiKeyAuthenticator }) {
+export function createFileStatusRoute(deps: { statusCache: StatusCache; authenticator: ApiKeyAuthenticator }) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, error('METHOD_NOT_ALLOWED', 'Use GET.'), { allow: 'GET, HEAD' });
@@ -53,7 +52,7 @@ export function createFileStatusRoute(deps: { prisma: PrismaClient; authenticato
       sendJson(res, 400, error('BAD_REQUEST', 'The query parameter file_id is required.'));
       return;
     }
-    const event = await readStatus(deps.prisma, tenant.id, fileId);
+    const event = await deps.statusCache.read(tenant.id, fileId);
     if (!event) {
       sendJson(res, 404, error('NOT_FOUND', 'No file with this id.'));
       return;

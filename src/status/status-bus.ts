@@ -3,10 +3,12 @@ import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
 import type { StatusEvent } from './model.js';
 
 /**
- * Topics of the internal pub-sub. A status change is published twice, once for watchers of the
- * file and once for watchers of the whole tenant, so that neither kind filters the other's traffic.
+ * Topics of the internal pub-sub. A status change crosses processes once, on `status`, and is
+ * fanned out in each process to the watchers of its file and of its tenant, so that neither kind
+ * filters the other's traffic.
  */
 export const topics = {
+  status: 'status',
   file: (fileId: string) => `file:${fileId}`,
   tenant: (tenantId: string) => `tenant:${tenantId}`,
   /** Work was queued: workers stop waiting for their next poll. */
@@ -16,7 +18,7 @@ export const topics = {
 };
 
 // Over the wire events are JSON, where dates become strings.
-export function reviveStatusEvent(event: StatusEvent): StatusEvent {
+function reviveStatusEvent(event: StatusEvent): StatusEvent {
   return { ...event, updatedAt: new Date(event.updatedAt) };
 }
 
@@ -26,23 +28,36 @@ export type StatusBus = ReturnType<typeof createStatusBus>;
  * Yoga's pub-sub over an event target: an in-process one for the embedded database, PostgreSQL
  * LISTEN/NOTIFY when API and workers run in separate processes.
  */
-export function createStatusBus(eventTarget?: TypedEventTarget<CustomEvent>) {
-  const pubsub = createPubSub({ eventTarget });
+export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new EventTarget()) {
+  const wire = createPubSub({ eventTarget });
+  const local = createPubSub();
+  const statusListeners = new Set<(event: StatusEvent) => void>();
+  eventTarget.addEventListener(topics.status, (message) => {
+    const event = reviveStatusEvent((message as CustomEvent<StatusEvent>).detail);
+    local.publish(topics.file(event.fileId), event);
+    local.publish(topics.tenant(event.tenantId), event);
+    for (const listener of statusListeners) listener(event);
+  });
   return {
-    pubsub,
+    /** Per-file and per-tenant status topics, in this process. */
+    pubsub: local,
     publishStatus(event: StatusEvent) {
-      pubsub.publish(topics.file(event.fileId), event);
-      pubsub.publish(topics.tenant(event.tenantId), event);
+      wire.publish(topics.status, event);
+    },
+    /** Every status change of every file, as this process hears of it. */
+    onStatus(listener: (event: StatusEvent) => void): () => void {
+      statusListeners.add(listener);
+      return () => statusListeners.delete(listener);
     },
     publishJobsQueued() {
-      pubsub.publish(topics.jobs, null);
+      wire.publish(topics.jobs, null);
     },
     publishWebhooksQueued() {
-      pubsub.publish(topics.webhooks, null);
+      wire.publish(topics.webhooks, null);
     },
     /** Calls `wake` for every message on a signal topic (jobs, webhooks) until the returned stop. */
     onSignal(topic: string, wake: () => void): () => Promise<void> {
-      const signals = pubsub.subscribe(topic)[Symbol.asyncIterator]();
+      const signals = wire.subscribe(topic)[Symbol.asyncIterator]();
       void (async () => {
         while (!(await signals.next()).done) wake();
       })();

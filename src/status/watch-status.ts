@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../db/database.js';
 import { isTerminal, type StatusEvent } from './model.js';
 import { readEventsAfter, readStatus } from './read-status.js';
-import { reviveStatusEvent, topics, type StatusBus } from './status-bus.js';
+import { topics, type StatusBus } from './status-bus.js';
 
 /** Live events a subscriber may fall behind by before it is caught up from the event table. */
 const LIVE_BUFFER_LIMIT = 64;
@@ -75,7 +75,7 @@ function orderedEvents(
     while (!stopped) {
       const { value, done } = await live.next();
       if (done) return;
-      queue.push(reviveStatusEvent(value as StatusEvent));
+      queue.push(value as StatusEvent);
     }
   })();
 

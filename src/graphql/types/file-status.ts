@@ -1,6 +1,5 @@
 import { isUuid } from '../../uuid.js';
 import { STAGES, type StatusEvent } from '../../status/model.js';
-import { readStatus } from '../../status/read-status.js';
 import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
 import { builder } from '../builder.js';
 import { notFound } from '../errors.js';
@@ -33,7 +32,7 @@ builder.queryField('fileStatus', (t) =>
     nullable: true,
     description: "The current status of one of the caller's files; null when there is no such file.",
     args: { fileId: t.arg.id({ required: true }) },
-    resolve: (_root, { fileId }, { tenant, services }) => readStatus(services.prisma, tenant.id, String(fileId)),
+    resolve: (_root, { fileId }, { tenant, services }) => services.statusCache.read(tenant.id, String(fileId)),
   }),
 );
 

@@ -1,6 +1,5 @@
 import { isUuid } from '../../uuid.js';
 import type { StatusEvent } from '../../status/model.js';
-import { readStatus } from '../../status/read-status.js';
 import { toStatusEvent } from '../../status/status-rows.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
@@ -28,7 +27,7 @@ export const File = builder.objectRef<FileShape>('File').implement({
     createdAt: t.field({ type: 'DateTime', resolve: (file) => file.createdAt }),
     status: t.field({
       type: FileStatus,
-      resolve: async (file, _args, { services }) => file.status ?? (await readStatus(services.prisma, file.tenantId, file.id))!,
+      resolve: async (file, _args, { services }) => file.status ?? (await services.statusCache.read(file.tenantId, file.id))!,
     }),
   }),
 });
