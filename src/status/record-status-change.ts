@@ -35,26 +35,29 @@ export interface RecordedStatus {
   outboxWritten: boolean;
 }
 
+/**
+ * Writes the current row and appends the event in one statement: a status change is on the hot
+ * path of every subscriber and webhook, and each round trip to the embedded database costs about
+ * 0.3 ms (bench/webhooks.ts).
+ */
 async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<bigint> {
-  const row = {
-    status: event.status,
-    stage: event.stage,
-    progress: event.progress,
-    message: event.message,
-    metadata: event.metadata as Prisma.InputJsonObject,
-    sequence: event.sequence,
-    attempt: event.attempt,
-    etaSeconds: event.etaSeconds,
-  };
-  await tx.fileStatus.upsert({
-    where: { fileId: event.fileId },
-    create: { fileId: event.fileId, tenantId: event.tenantId, attemptStartedAt, updatedAt: event.updatedAt, ...row },
-    update: { attemptStartedAt, updatedAt: event.updatedAt, ...row },
-  });
-  const inserted = await tx.fileStatusEvent.create({
-    data: { fileId: event.fileId, tenantId: event.tenantId, createdAt: event.updatedAt, ...row },
-    select: { id: true },
-  });
+  const metadata = JSON.stringify(event.metadata);
+  const [inserted] = await tx.$queryRaw<{ id: bigint }[]>`
+    WITH current_row AS (
+      INSERT INTO file_status (file_id, tenant_id, status, stage, progress, message, metadata, sequence, attempt,
+                               attempt_started_at, eta_seconds, updated_at)
+      VALUES (${event.fileId}::uuid, ${event.tenantId}::uuid, ${event.status}, ${event.stage}, ${event.progress},
+              ${event.message}, ${metadata}::jsonb, ${event.sequence}, ${event.attempt}, ${attemptStartedAt},
+              ${event.etaSeconds}, ${event.updatedAt})
+      ON CONFLICT (file_id) DO UPDATE SET
+        status = EXCLUDED.status, stage = EXCLUDED.stage, progress = EXCLUDED.progress, message = EXCLUDED.message,
+        metadata = EXCLUDED.metadata, sequence = EXCLUDED.sequence, attempt = EXCLUDED.attempt,
+        attempt_started_at = EXCLUDED.attempt_started_at, eta_seconds = EXCLUDED.eta_seconds, updated_at = EXCLUDED.updated_at)
+    INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, message, metadata, attempt,
+                                   eta_seconds, created_at)
+    VALUES (${event.fileId}::uuid, ${event.tenantId}::uuid, ${event.sequence}, ${event.status}, ${event.stage},
+            ${event.progress}, ${event.message}, ${metadata}::jsonb, ${event.attempt}, ${event.etaSeconds}, ${event.updatedAt})
+    RETURNING id`;
   return inserted.id;
 }
 

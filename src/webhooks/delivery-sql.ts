@@ -62,35 +62,61 @@ export type DeliveryResolution =
   | { state: 'PENDING'; retryInMs: number }
   | { state: 'FAILED'; disableWebhook: boolean };
 
-/** Records one attempt and what follows from it, if this dispatcher still holds the delivery. */
-export async function recordAttempt(
-  prisma: PrismaClient,
-  dispatcherId: string,
-  delivery: { id: string; fileId: string; url: string },
-  attempt: AttemptRecord,
-  resolution: DeliveryResolution,
-): Promise<void> {
+export interface AttemptResult {
+  delivery: { id: string; fileId: string; url: string };
+  attempt: AttemptRecord;
+  resolution: DeliveryResolution;
+}
+
+function lastError(attempt: AttemptRecord, resolution: DeliveryResolution): string | null {
+  if (attempt.error) return attempt.error;
+  return attempt.responseStatus !== null && resolution.state !== 'DELIVERED' ? `HTTP ${attempt.responseStatus}` : null;
+}
+
+/**
+ * Records attempts and what follows from them, in one statement for the whole batch (a busy
+ * dispatcher finishes many attempts while the previous batch is written). A delivery this
+ * dispatcher no longer holds is left alone.
+ */
+export async function recordAttempts(prisma: PrismaClient, dispatcherId: string, results: AttemptResult[]): Promise<void> {
+  const simple = results.filter((result) => !(result.resolution.state === 'FAILED' && result.resolution.disableWebhook));
+  for (const result of results.filter((r) => !simple.includes(r))) await recordGone(prisma, dispatcherId, result);
+  if (simple.length === 0) return;
+  const column = <T>(pick: (result: AttemptResult) => T) => simple.map(pick);
+  await prisma.$executeRaw`
+    WITH input AS (
+      SELECT * FROM unnest(
+        ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.resolution.state)}::text[],
+        ${column((r) => (r.resolution.state === 'PENDING' ? new Date(Date.now() + r.resolution.retryInMs) : null))}::timestamptz[],
+        ${column((r) => lastError(r.attempt, r.resolution))}::text[], ${column((r) => r.attempt.attemptedAt)}::timestamptz[],
+        ${column((r) => r.attempt.durationMs)}::int[], ${column((r) => r.attempt.responseStatus)}::int[],
+        ${column((r) => r.attempt.responseBody)}::text[], ${column((r) => r.attempt.error)}::text[]
+      ) AS t(id, state, next_attempt_at, last_error, attempted_at, duration_ms, response_status, response_body, error)),
+    updated AS (
+      UPDATE webhook_delivery d
+      SET state = i.state, next_attempt_at = i.next_attempt_at, last_error = i.last_error, locked_by = NULL, locked_until = NULL
+      FROM input i
+      WHERE d.id = i.id AND d.locked_by = ${dispatcherId} AND d.state = 'SENDING'
+      RETURNING d.id)
+    INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status, response_body, error)
+    SELECT i.id, i.attempted_at, i.duration_ms, i.response_status, i.response_body, i.error
+    FROM input i JOIN updated USING (id)`;
+}
+
+/** 410 Gone: the delivery fails, the file's webhook is disabled and its waiting deliveries discarded. */
+async function recordGone(prisma: PrismaClient, dispatcherId: string, { delivery, attempt }: AttemptResult): Promise<void> {
   await prisma.$transaction(async (tx) => {
-    const nextAttemptAt = resolution.state === 'PENDING' ? new Date(Date.now() + resolution.retryInMs) : null;
     const updated = await tx.webhookDelivery.updateMany({
       where: { id: delivery.id, lockedBy: dispatcherId, state: 'SENDING' },
-      data: {
-        state: resolution.state,
-        nextAttemptAt,
-        lockedBy: null,
-        lockedUntil: null,
-        lastError: attempt.error ?? (attempt.responseStatus && resolution.state !== 'DELIVERED' ? `HTTP ${attempt.responseStatus}` : null),
-      },
+      data: { state: 'FAILED', nextAttemptAt: null, lockedBy: null, lockedUntil: null, lastError: `HTTP ${attempt.responseStatus}` },
     });
     if (updated.count === 0) return;
     await tx.webhookAttempt.create({ data: { deliveryId: delivery.id, ...attempt } });
-    if (resolution.state === 'FAILED' && resolution.disableWebhook) {
-      await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: new Date() } });
-      await tx.webhookDelivery.updateMany({
-        where: { fileId: delivery.fileId, url: delivery.url, state: 'PENDING' },
-        data: { state: 'DISCARDED', discardReason: 'webhook disabled: the receiver answered 410 Gone', nextAttemptAt: null },
-      });
-    }
+    await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: new Date() } });
+    await tx.webhookDelivery.updateMany({
+      where: { fileId: delivery.fileId, url: delivery.url, state: 'PENDING' },
+      data: { state: 'DISCARDED', discardReason: 'webhook disabled: the receiver answered 410 Gone', nextAttemptAt: null },
+    });
   });
 }
 

@@ -3,7 +3,7 @@ import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
-import { claimDeliveries, recordAttempt, releaseDelivery, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
+import { claimDeliveries, recordAttempts, releaseDelivery, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { ensureWebhookSecret, signingSecrets } from './webhook-secrets.js';
@@ -33,6 +33,8 @@ export class WebhookDispatcher {
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
   private sends = new Set<Promise<void>>();
+  private unrecorded: { result: AttemptResult; done: (error?: unknown) => void }[] = [];
+  private recording = false;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -107,13 +109,39 @@ export class WebhookDispatcher {
     });
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
-    await recordAttempt(this.prisma, this.id, delivery, { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution);
+    await this.record({ delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution });
     if (resolution.state === 'FAILED') {
       const lastError = outcome.error ?? `HTTP ${outcome.responseStatus}`;
       this.log.error(
         { fileId: delivery.fileId, host: delivery.host, lastError, attempts: delivery.attemptCount, disabled: resolution.disableWebhook },
         'webhook delivery failed for good',
       );
+    }
+  }
+
+  /** Queues an attempt for the next batch write; resolves once it is written. */
+  private record(result: AttemptResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.unrecorded.push({ result, done: (error) => (error ? reject(error) : resolve()) });
+      void this.writeBatches();
+    });
+  }
+
+  private async writeBatches(): Promise<void> {
+    if (this.recording) return;
+    this.recording = true;
+    try {
+      while (this.unrecorded.length > 0) {
+        const batch = this.unrecorded.splice(0);
+        try {
+          await recordAttempts(this.prisma, this.id, batch.map((entry) => entry.result));
+          batch.forEach((entry) => entry.done());
+        } catch (error) {
+          batch.forEach((entry) => entry.done(error));
+        }
+      }
+    } finally {
+      this.recording = false;
     }
   }
 

@@ -21,29 +21,23 @@ export function webhookPayload(event: StatusEvent): string {
  */
 export const writeWebhookDelivery: StatusOutbox = async (tx, event, eventId) => {
   const type = webhookEventType(event);
-  // FOR SHARE: a 410 that disables this webhook right now (it updates the file row) waits for
-  // this transaction and then discards what it wrote, or this one waits and sees it disabled.
-  const [file] = await tx.$queryRaw<{ webhookUrl: string | null; webhookEvents: string[]; webhookDisabledAt: Date | null }[]>`
-    SELECT webhook_url AS "webhookUrl", webhook_events AS "webhookEvents", webhook_disabled_at AS "webhookDisabledAt"
-    FROM file WHERE id = ${event.fileId}::uuid FOR SHARE`;
-  if (!file?.webhookUrl || file.webhookDisabledAt || !file.webhookEvents.includes(type)) return false;
-  await tx.webhookDelivery.updateMany({
-    where: { fileId: event.fileId, url: file.webhookUrl, state: 'PENDING', eventType: 'file.processing', sequence: { lt: event.sequence } },
-    data: { state: 'DISCARDED', discardReason: 'superseded', nextAttemptAt: null },
-  });
-  await tx.webhookDelivery.create({
-    data: {
-      tenantId: event.tenantId,
-      fileId: event.fileId,
-      eventId,
-      sequence: event.sequence,
-      eventType: type,
-      url: file.webhookUrl,
-      host: new URL(file.webhookUrl).host,
-      payload: webhookPayload(event),
-      state: 'PENDING',
-      nextAttemptAt: event.updatedAt,
-    },
-  });
-  return true;
+  // One statement, as it runs inside every status change. FOR SHARE: a 410 that disables this
+  // webhook right now (it updates the file row) waits for this transaction and then discards what
+  // it wrote, or this one waits and sees the webhook disabled.
+  const written = await tx.$queryRaw<{ id: string }[]>`
+    WITH target AS (
+      SELECT webhook_url AS url FROM file
+      WHERE id = ${event.fileId}::uuid AND webhook_url IS NOT NULL AND webhook_disabled_at IS NULL
+        AND ${type} = ANY(webhook_events)
+      FOR SHARE),
+    superseded AS (
+      UPDATE webhook_delivery SET state = 'DISCARDED', discard_reason = 'superseded', next_attempt_at = NULL
+      WHERE file_id = ${event.fileId}::uuid AND url = (SELECT url FROM target) AND state = 'PENDING'
+        AND event_type = 'file.processing' AND sequence < ${event.sequence})
+    INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, payload, state, next_attempt_at)
+    SELECT gen_random_uuid(), ${event.tenantId}::uuid, ${event.fileId}::uuid, ${eventId}, ${event.sequence}, ${type}, url,
+           substring(url from '^[a-z]+://([^/?#]+)'), ${webhookPayload(event)}, 'PENDING', ${event.updatedAt}
+    FROM target
+    RETURNING id`;
+  return written.length > 0;
 };
