@@ -26,7 +26,12 @@ const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
   // Eight uploads in flight outpace the two default workers, so that most subscriptions are open at once.
   subscriptions: () => benchSubscriptions({ subscribers: setting('BENCH_SUBSCRIBERS', 500), uploadConcurrency: 8 }),
   webhooks: () =>
-    benchWebhooks({ events: setting('BENCH_WEBHOOK_EVENTS', 10_000), receivers: setting('BENCH_WEBHOOK_RECEIVERS', 100), hangingFiles: 10 }),
+    benchWebhooks({
+      events: setting('BENCH_WEBHOOK_EVENTS', 10_000),
+      receivers: setting('BENCH_WEBHOOK_RECEIVERS', 100),
+      hangingFiles: 10,
+      producers: setting('BENCH_WEBHOOK_PRODUCERS', 2),
+    }),
 };
 
 process.on('exit', cleanUpSync);
