@@ -14,6 +14,7 @@ import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
 import { StatusCache } from './status/status-cache.js';
 import { BlobStore } from './storage/blob-store.js';
+import { isUuid } from './uuid.js';
 import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { createWebhookSender } from './webhooks/send-webhook.js';
@@ -52,6 +53,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (busTarget) stops.push(() => busTarget.close());
     const bus = createStatusBus(busTarget?.target);
     const blobs = new BlobStore(config.dataDir);
+    if (db.kind === 'embedded') {
+      const swept = await blobs.sweepLeftovers(async (ids) => {
+        const rows = await db.prisma.file.findMany({ where: { id: { in: ids.filter(isUuid) } }, select: { id: true } });
+        return new Set(rows.map((row) => row.id));
+      });
+      if (swept) log.info({ files: swept }, 'removed uploads left unfinished by a process that died');
+    }
     const status = new StatusRecorder(db.prisma, bus, [writeWebhookDelivery]);
     const guard = createUrlGuard(config.webhooks);
     const services: Services = {

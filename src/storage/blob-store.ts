@@ -89,6 +89,21 @@ export class BlobStore {
     return destination;
   }
 
+  /**
+   * Removes what a killed process left mid-write: partial uploads, and uploads that no file row
+   * owns (killed between moving the bytes and committing the row). Only safe while no other
+   * process writes to this directory.
+   */
+  async sweepLeftovers(isOwned: (fileIds: string[]) => Promise<Set<string>>): Promise<number> {
+    const names = await fsp.readdir(this.incomingDir);
+    const finished = names.filter((name) => !name.endsWith('.part'));
+    const owned = await isOwned(finished);
+    const leftovers = [...names.filter((name) => name.endsWith('.part')), ...finished.filter((id) => !owned.has(id))];
+    await Promise.all(leftovers.map((name) => fsp.rm(path.join(this.incomingDir, name), { force: true })));
+    await Promise.all((await fsp.readdir(this.tmpDir)).map((name) => fsp.rm(path.join(this.tmpDir, name), { force: true })));
+    return leftovers.length;
+  }
+
   async remove(filePath: string): Promise<void> {
     await fsp.rm(filePath, { force: true });
   }
