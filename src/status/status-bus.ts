@@ -42,9 +42,15 @@ export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new
     /** Per-file and per-tenant status topics, in this process. */
     pubsub: local,
     publishStatus(event: StatusEvent) {
+      // This process's own changes reach its listeners at once, so that a read after a write sees
+      // it; the copy that comes back over the wire is heard again.
+      for (const listener of statusListeners) listener(event);
       wire.publish(topics.status, event);
     },
-    /** Every status change of every file, as this process hears of it. */
+    /**
+     * Every status change of every file, at least once: this process's own at once, and every
+     * change as it arrives over the wire.
+     */
     onStatus(listener: (event: StatusEvent) => void): () => void {
       statusListeners.add(listener);
       return () => statusListeners.delete(listener);

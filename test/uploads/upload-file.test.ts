@@ -99,6 +99,8 @@ describe('uploadFile', () => {
     await waitForTerminal(server.url, alice, id);
     const retried = await graphql(server.url, alice, 'mutation($id: ID!) { retryFile(fileId: $id) { status stage attempt progress } }', { id });
     expect(retried.body.data.retryFile).toEqual({ status: 'PROCESSING', stage: 'QUEUED', attempt: 2, progress: 0 });
+    const readBack = await graphql(server.url, alice, 'query($id: ID!) { fileStatus(fileId: $id) { attempt } }', { id });
+    expect(readBack.body.data.fileStatus.attempt).toBe(2);
     const again = await waitForTerminal(server.url, alice, id);
     expect(again).toMatchObject({ status: 'FAILED', attempt: 2 });
 
