@@ -31,6 +31,7 @@ const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
       receivers: setting('BENCH_WEBHOOK_RECEIVERS', 100),
       hangingFiles: 10,
       producers: setting('BENCH_WEBHOOK_PRODUCERS', 2),
+      databaseUrl: process.env.BENCH_DATABASE_URL,
     }),
 };
 

@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/service.js';
 import { signWebhook, generateWebhookSecret } from '../src/webhooks/sign-webhook.js';
+import { createTestDatabase } from '../test/helpers/test-database.js';
 import { printComparison, type ResultRow } from './report.js';
 import { makeTempDir, removeTempDir } from './server.js';
 import { formatNumber, ratio, summarizeLatencies } from './stats.js';
@@ -15,6 +16,8 @@ export interface WebhookBenchOptions {
   hangingFiles: number;
   /** Status changes recorded at once, as that many workers would (the service runs 2 by default). */
   producers: number;
+  /** A PostgreSQL server to run on (a fresh database each run) instead of the embedded default. */
+  databaseUrl: string | undefined;
 }
 
 interface Receiver {
@@ -111,7 +114,7 @@ async function createFile(service: RunningService, tenantId: string, webhookUrl:
     return status.recordQueued(tx, file, {});
   });
   status.publish(recorded);
-  return recorded.event.fileId;
+  return recorded.fileId;
 }
 
 /**
@@ -121,14 +124,15 @@ async function createFile(service: RunningService, tenantId: string, webhookUrl:
  */
 async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: boolean) {
   const dataDir = makeTempDir('filestatus-bench-webhooks-');
+  const database = await createTestDatabase(options.databaseUrl);
   const service = await startService(
     loadConfig({
       DATA_DIR: dataDir,
+      ...(database.url ? { DATABASE_URL: database.url } : {}),
       PORT: '0',
       HOST: '127.0.0.1',
       WEBHOOK_ALLOW_HTTP: 'true',
       WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
-      ...(process.env.PROBE_POLL ? { WEBHOOK_POLL_MS: process.env.PROBE_POLL } : {}),
     }),
     createLogger('silent'),
   );
@@ -190,12 +194,14 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
     await service.stop();
     await Promise.all([...receivers, ...(hanging ? [hanging] : [])].map((receiver) => receiver.close()));
     removeTempDir(dataDir);
+    await database.drop();
   }
 }
 
 export async function benchWebhooks(options: WebhookBenchOptions): Promise<ResultRow[]> {
   console.log(
-    `\n## webhooks: ${options.events} status events over ${options.receivers} loopback receivers, ${options.producers} recorded at a time`,
+    `\n## webhooks: ${options.events} status events over ${options.receivers} loopback receivers, ${options.producers} recorded at a time, ` +
+      (options.databaseUrl ? 'on PostgreSQL' : 'on the embedded database'),
   );
   const baseline = await bareSender(options);
   const healthy = await outboxRun(options, false);

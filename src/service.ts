@@ -19,7 +19,6 @@ import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { createWebhookSender } from './webhooks/send-webhook.js';
 import { createUrlGuard } from './webhooks/url-guard.js';
-import { writeWebhookDelivery } from './webhooks/webhook-outbox.js';
 
 export interface RunningService {
   /** The port the API listens on; null for ROLE=worker. */
@@ -60,7 +59,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       });
       if (swept) log.info({ files: swept }, 'removed uploads left unfinished by a process that died');
     }
-    const status = new StatusRecorder(db.prisma, bus, [writeWebhookDelivery]);
+    const status = new StatusRecorder(db.prisma, bus);
     const guard = createUrlGuard(config.webhooks);
     const services: Services = {
       prisma: db.prisma,
@@ -101,9 +100,12 @@ export async function startService(config: Config, log: Logger): Promise<Running
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
       const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, log);
+      // Any status change may have queued a delivery (the database's outbox trigger decides).
+      const stopStatusWakes = bus.onStatus(() => dispatcher.wake());
       const stopWebhookSignals = bus.onSignal(topics.webhooks, () => dispatcher.wake());
       dispatcher.start();
       stops.push(async () => {
+        stopStatusWakes();
         await stopWebhookSignals();
         await dispatcher.stop();
         sender.close();

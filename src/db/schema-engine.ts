@@ -2,7 +2,11 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bindMigrationAwareSqlAdapterFactory, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import {
+  bindMigrationAwareSqlAdapterFactory,
+  type SqlDriverAdapter,
+  type SqlMigrationAwareDriverAdapterFactory,
+} from '@prisma/driver-adapter-utils';
 import * as engineGlue from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm';
 
@@ -30,7 +34,34 @@ function loadEngine(): Promise<typeof engineGlue> {
   return loaded;
 }
 
-export async function createSchemaEngine(adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
+/**
+ * @prisma/adapter-pg runs a migration by splitting it at every ';', which cuts a function body (and
+ * any comment with a ';') apart. PostgreSQL takes the whole script as one simple query, in one
+ * implicit transaction, as Prisma's native engine sends it.
+ */
+function runWholeScripts(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  // Not in the adapter interface: the pg Pool that @prisma/adapter-pg runs on.
+  const driver = (adapter as unknown as { underlyingDriver?: () => { query?: (sql: string) => Promise<unknown> } }).underlyingDriver?.();
+  if (adapter.adapterName !== '@prisma/adapter-pg' || typeof driver?.query !== 'function') return adapter;
+  const mapError = (adapter as unknown as { onError?: (error: unknown) => never }).onError?.bind(adapter);
+  adapter.executeScript = async (script) => {
+    try {
+      await driver.query!(script);
+    } catch (error) {
+      if (mapError) mapError(error);
+      throw error;
+    }
+  };
+  return adapter;
+}
+
+export async function createSchemaEngine(factory: SqlMigrationAwareDriverAdapterFactory): Promise<SchemaEngine> {
+  const adapterFactory: SqlMigrationAwareDriverAdapterFactory = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => runWholeScripts(await factory.connect()),
+    connectToShadowDb: async () => runWholeScripts(await factory.connectToShadowDb()),
+  };
   const glue = await loadEngine();
   const datamodel = await fs.readFile(schemaPath, 'utf8');
   return glue.SchemaEngine.new(

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '../db/database.js';
 import type { Prisma } from '../generated/prisma/client.js';
-import { isTerminal, type FileState, type Metadata, type Stage, type StatusEvent } from './model.js';
+import type { FileState, Metadata, Stage, StatusEvent } from './model.js';
 import { toStatusEvent, type StatusRow } from './status-rows.js';
 import type { StatusBus } from './status-bus.js';
 
@@ -17,32 +17,14 @@ export interface StatusChange {
   metadata?: Metadata;
 }
 
-function etaSeconds(progress: number, attemptStartedAt: Date, now: Date): number | null {
-  if (progress <= 0 || progress >= 100) return null;
-  const elapsed = (now.getTime() - attemptStartedAt.getTime()) / 1000;
-  return Math.round(((elapsed * (100 - progress)) / progress) * 10) / 10;
-}
-
 /**
- * Work that must happen in the same transaction as a status change, so that it can never be lost
- * between the commit and a crash: the webhook outbox. Returns true when it queued something.
+ * Writes the current row and appends the event in one statement, for the first status of an
+ * attempt. Later changes go through the database function record_status_change. The event's
+ * trigger queues its webhook delivery (migration webhook_outbox_trigger).
  */
-export type StatusOutbox = (tx: Tx, event: StatusEvent, eventId: bigint) => Promise<boolean>;
-
-/** A change written inside a caller's transaction, to be published once that commits. */
-export interface RecordedStatus {
-  event: StatusEvent;
-  outboxWritten: boolean;
-}
-
-/**
- * Writes the current row and appends the event in one statement: a status change is on the hot
- * path of every subscriber and webhook, and each round trip to the embedded database costs about
- * 0.3 ms (bench/webhooks.ts).
- */
-async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<bigint> {
+async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<void> {
   const metadata = JSON.stringify(event.metadata);
-  const [inserted] = await tx.$queryRaw<{ id: bigint }[]>`
+  await tx.$executeRaw`
     WITH current_row AS (
       INSERT INTO file_status (file_id, tenant_id, status, stage, progress, message, metadata, sequence, attempt,
                                attempt_started_at, eta_seconds, updated_at)
@@ -56,9 +38,7 @@ async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date):
     INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, message, metadata, attempt,
                                    eta_seconds, created_at)
     VALUES (${event.fileId}::uuid, ${event.tenantId}::uuid, ${event.sequence}, ${event.status}, ${event.stage},
-            ${event.progress}, ${event.message}, ${metadata}::jsonb, ${event.attempt}, ${event.etaSeconds}, ${event.updatedAt})
-    RETURNING id`;
-  return inserted.id;
+            ${event.progress}, ${event.message}, ${metadata}::jsonb, ${event.attempt}, ${event.etaSeconds}, ${event.updatedAt})`;
 }
 
 /**
@@ -70,18 +50,10 @@ export class StatusRecorder {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly bus: StatusBus,
-    private readonly outboxes: StatusOutbox[] = [],
   ) {}
 
-  private async write(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<RecordedStatus> {
-    const eventId = await insertStatus(tx, event, attemptStartedAt);
-    let outboxWritten = false;
-    for (const outbox of this.outboxes) outboxWritten = (await outbox(tx, event, eventId)) || outboxWritten;
-    return { event, outboxWritten };
-  }
-
   /** The first status of a new file, written inside the caller's upload transaction. */
-  async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<RecordedStatus> {
+  async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<StatusEvent> {
     const now = new Date();
     const event: StatusEvent = {
       fileId: file.id,
@@ -96,14 +68,15 @@ export class StatusRecorder {
       etaSeconds: null,
       updatedAt: now,
     };
-    return this.write(tx, event, now);
+    await insertStatus(tx, event, now);
+    return event;
   }
 
   /**
    * Starts the next attempt of a FAILED file, inside the caller's transaction (which queues its
    * job). Returns null when the file is not FAILED.
    */
-  async recordRetry(tx: Tx, fileId: string): Promise<RecordedStatus | null> {
+  async recordRetry(tx: Tx, fileId: string): Promise<StatusEvent | null> {
     const current = await lockStatus(tx, fileId);
     if (!current || current.status !== 'FAILED') return null;
     const now = new Date();
@@ -118,7 +91,8 @@ export class StatusRecorder {
       etaSeconds: null,
       updatedAt: now,
     };
-    return this.write(tx, event, now);
+    await insertStatus(tx, event, now);
+    return event;
   }
 
   /**
@@ -128,35 +102,21 @@ export class StatusRecorder {
    * is dropped. Returns null when nothing was recorded.
    */
   async record(change: StatusChange): Promise<StatusEvent | null> {
-    const recorded = await this.prisma.$transaction(async (tx) => {
-      const current = await lockStatus(tx, change.fileId);
-      if (!current || isTerminal(current.status as FileState)) return null;
-      const now = new Date();
-      const progress = Math.min(100, Math.max(current.progress, Math.round(change.progress)));
-      const next: StatusEvent = {
-        fileId: current.fileId,
-        tenantId: current.tenantId,
-        sequence: current.sequence + 1,
-        status: change.status,
-        stage: change.stage ?? (current.stage as Stage),
-        progress,
-        message: change.message ?? null,
-        metadata: { ...(current.metadata as Metadata), ...change.metadata },
-        attempt: current.attempt,
-        etaSeconds: isTerminal(change.status) ? null : etaSeconds(progress, current.attemptStartedAt, now),
-        updatedAt: now,
-      };
-      return this.write(tx, next, current.attemptStartedAt);
-    });
+    const [recorded] = await this.prisma.$queryRaw<StatusRow[]>`
+      SELECT file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata, sequence,
+             attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"
+      FROM record_status_change(${change.fileId}::uuid, ${change.status}::text, ${change.stage ?? null}::text,
+                                ${Math.round(change.progress)}::int, ${change.message ?? null}::text,
+                                ${JSON.stringify(change.metadata ?? {})}::jsonb)`;
     if (!recorded) return null;
-    this.publish(recorded);
-    return recorded.event;
+    const event = toStatusEvent(recorded);
+    this.publish(event);
+    return event;
   }
 
-  /** After the commit: tell subscribers, and the webhook dispatcher when there is work for it. */
-  publish({ event, outboxWritten }: RecordedStatus): void {
+  /** After the commit: tell subscribers, and through them the webhook dispatcher. */
+  publish(event: StatusEvent): void {
     this.bus.publishStatus(event);
-    if (outboxWritten) this.bus.publishWebhooksQueued();
   }
 }
 

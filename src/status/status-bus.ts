@@ -13,7 +13,7 @@ export const topics = {
   tenant: (tenantId: string) => `tenant:${tenantId}`,
   /** Work was queued: workers stop waiting for their next poll. */
   jobs: 'jobs',
-  /** Webhook deliveries were queued: the dispatcher stops waiting for its next poll. */
+  /** A delivery was queued again (redeliverWebhook): the dispatcher stops waiting for its next poll. */
   webhooks: 'webhooks',
 };
 

@@ -83,7 +83,7 @@ export async function acceptUpload(
     });
     deps.status.publish(status.queued);
     deps.bus.publishJobsQueued();
-    return { ...status.row, status: status.queued.event };
+    return { ...status.row, status: status.queued };
   } catch (error) {
     await deps.blobs.remove(stored.path);
     await deps.blobs.remove(incoming);
@@ -105,5 +105,5 @@ export async function retryFile(deps: UploadDeps, tenantId: string, fileId: stri
   if (!event) return null;
   deps.status.publish(event);
   deps.bus.publishJobsQueued();
-  return event.event;
+  return event;
 }

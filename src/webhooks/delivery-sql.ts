@@ -1,13 +1,16 @@
 import type { PrismaClient } from '../db/database.js';
+import type { StatusEvent } from '../status/model.js';
+import { toStatusEvent, type StatusRow } from '../status/status-rows.js';
 
 export interface ClaimedDelivery {
   id: string;
   tenantId: string;
   fileId: string;
   eventId: bigint;
+  eventType: string;
   url: string;
   host: string;
-  payload: string;
+  event: StatusEvent;
   attemptCount: number;
   webhookSecret: string | null;
   previousWebhookSecret: string | null;
@@ -27,7 +30,7 @@ export async function claimDeliveries(
   leaseMs: number,
   busyHosts: string[],
 ): Promise<ClaimedDelivery[]> {
-  return prisma.$queryRaw<ClaimedDelivery[]>`
+  const rows = await prisma.$queryRaw<(Omit<ClaimedDelivery, 'event'> & { event: StatusRow & { createdAt: string } })[]>`
     WITH claimed AS (
       UPDATE webhook_delivery SET state = 'SENDING', locked_by = ${dispatcherId},
              locked_until = now() + ${leaseMs} * interval '1 millisecond', attempt_count = attempt_count + 1
@@ -42,11 +45,15 @@ export async function claimDeliveries(
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)
       RETURNING *)
-    SELECT c.id, c.tenant_id AS "tenantId", c.file_id AS "fileId", c.event_id AS "eventId", c.url, c.host, c.payload,
-           c.attempt_count AS "attemptCount", t.webhook_secret AS "webhookSecret",
+    SELECT c.id, c.tenant_id AS "tenantId", c.file_id AS "fileId", c.event_id AS "eventId", c.event_type AS "eventType",
+           c.url, c.host, c.attempt_count AS "attemptCount", t.webhook_secret AS "webhookSecret",
            t.previous_webhook_secret AS "previousWebhookSecret",
-           t.previous_webhook_secret_expires_at AS "previousWebhookSecretExpiresAt"
-    FROM claimed c JOIN tenant t ON t.id = c.tenant_id`;
+           t.previous_webhook_secret_expires_at AS "previousWebhookSecretExpiresAt",
+           json_build_object('fileId', e.file_id, 'tenantId', e.tenant_id, 'status', e.status, 'stage', e.stage,
+                             'progress', e.progress, 'message', e.message, 'metadata', e.metadata, 'sequence', e.sequence,
+                             'attempt', e.attempt, 'etaSeconds', e.eta_seconds, 'createdAt', e.created_at) AS event
+    FROM claimed c JOIN tenant t ON t.id = c.tenant_id JOIN file_status_event e ON e.id = c.event_id`;
+  return rows.map((row) => ({ ...row, event: toStatusEvent({ ...row.event, createdAt: new Date(row.event.createdAt) }) }));
 }
 
 export interface AttemptRecord {

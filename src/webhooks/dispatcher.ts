@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
 import type { Logger } from '../log.js';
@@ -6,6 +7,7 @@ import { WakeSignal } from '../wake-signal.js';
 import { claimDeliveries, recordAttempts, releaseDelivery, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
+import { webhookPayload } from './webhook-payload.js';
 import { ensureWebhookSecret, signingSecrets } from './webhook-secrets.js';
 
 /** What an attempt's outcome means for its delivery. */
@@ -20,7 +22,14 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
 }
 
 /**
- * Sends the outbox. Woken when deliveries are queued, polling as a fallback; each delivery is
+ * The shortest time between two claims. Every status change wakes the dispatcher; without a pause
+ * each claim would take the one delivery just queued, and on the embedded database a claim costs
+ * about as much as the change itself. With it a claim takes all that came in meanwhile.
+ */
+const CLAIM_INTERVAL_MS = 5;
+
+/**
+ * Sends the outbox. Woken by every status change (and by redeliveries), polling as a fallback; each delivery is
  * leased, so one that a killed process was sending goes out again (same webhook-id) once the
  * lease lapses. A global limit and a per-host limit keep a slow or hanging receiver from taking
  * the slots of the others.
@@ -61,7 +70,11 @@ export class WebhookDispatcher {
   }
 
   private async claimLoop(): Promise<void> {
+    let lastClaimAt = 0;
     while (!this.stopping) {
+      const wait = lastClaimAt + CLAIM_INTERVAL_MS - Date.now();
+      if (wait > 0) await sleep(wait);
+      lastClaimAt = Date.now();
       const free = this.config.concurrency - this.total;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -104,7 +117,7 @@ export class WebhookDispatcher {
     const outcome = await this.sender.send({
       id: `evt_${delivery.eventId}`,
       url: delivery.url,
-      body: delivery.payload,
+      body: webhookPayload(delivery.eventType, delivery.event),
       secrets: signingSecrets({ ...delivery, webhookSecret: secret }),
     });
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
 /**
- * With TEST_DATABASE_URL set, each caller gets a fresh database on that server (dropped by the
- * returned cleanup); without it, undefined: the embedded default.
+ * With a server (TEST_DATABASE_URL by default), each caller gets a fresh database on it (dropped
+ * by the returned cleanup); without one, undefined: the embedded default.
  */
-export async function createTestDatabase(): Promise<{ url: string | undefined; drop(): Promise<void> }> {
-  const server = process.env.TEST_DATABASE_URL;
+export async function createTestDatabase(
+  server = process.env.TEST_DATABASE_URL,
+): Promise<{ url: string | undefined; drop(): Promise<void> }> {
   if (!server) return { url: undefined, drop: async () => {} };
   const name = `filestatus_test_${randomUUID().replaceAll('-', '')}`;
   const admin = new pg.Client({ connectionString: server });

@@ -39,7 +39,7 @@ async function newFile(): Promise<string> {
     return recorder.recordQueued(tx, file, {});
   }).then((queued) => {
     recorder.publish(queued);
-    return queued.event.fileId;
+    return queued.fileId;
   });
 }
 
