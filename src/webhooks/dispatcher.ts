@@ -22,11 +22,12 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
 }
 
 /**
- * The shortest time between two claims. Every status change wakes the dispatcher; without a pause
- * each claim would take the one delivery just queued, and on the embedded database a claim costs
- * about as much as the change itself. With it a claim takes all that came in meanwhile.
+ * The shortest time between two claims. Every status change wakes the dispatcher, and on the
+ * embedded database a claim costs about as much as the change itself, mostly planning. A lone
+ * change is still claimed at once; a stream of them is claimed in batches, one claim per
+ * interval (bench/webhooks.ts: 236 deliveries/s claiming every 5 ms, 548 every 20 ms).
  */
-const CLAIM_INTERVAL_MS = 5;
+const CLAIM_INTERVAL_MS = 20;
 
 /**
  * Sends the outbox. Woken by every status change (and by redeliveries), polling as a fallback; each delivery is
@@ -72,9 +73,12 @@ export class WebhookDispatcher {
   private async claimLoop(): Promise<void> {
     let lastClaimAt = 0;
     while (!this.stopping) {
-      const wait = lastClaimAt + CLAIM_INTERVAL_MS - Date.now();
+      const wait = lastClaimAt + CLAIM_INTERVAL_MS - performance.now();
       if (wait > 0) await sleep(wait);
-      lastClaimAt = Date.now();
+      lastClaimAt = performance.now();
+      // The attempts finished since the last round first: they end their deliveries' turn, so the
+      // next delivery of the same file and URL can be claimed in this round.
+      await this.writeAttempts();
       const free = this.config.concurrency - this.total;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -91,7 +95,7 @@ export class WebhookDispatcher {
         }
         this.begin(delivery);
       }
-      if (claimed.length > 0) continue;
+      if (claimed.length > 0 || this.unrecorded.length > 0) continue;
       await this.signal.pause(this.config.pollMs);
     }
   }
@@ -99,20 +103,27 @@ export class WebhookDispatcher {
   private begin(delivery: ClaimedDelivery): void {
     this.inFlight.set(delivery.host, (this.inFlight.get(delivery.host) ?? 0) + 1);
     this.total++;
-    const send = this.deliver(delivery)
+    let slotHeld = true;
+    // The slot is free once the request is over; its record follows in the next round.
+    const freeSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      const left = this.inFlight.get(delivery.host)! - 1;
+      if (left === 0) this.inFlight.delete(delivery.host);
+      else this.inFlight.set(delivery.host, left);
+      this.total--;
+      this.wake();
+    };
+    const send = this.deliver(delivery, freeSlot)
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
-        const left = this.inFlight.get(delivery.host)! - 1;
-        if (left === 0) this.inFlight.delete(delivery.host);
-        else this.inFlight.set(delivery.host, left);
-        this.total--;
+        freeSlot();
         this.sends.delete(send);
-        this.wake();
       });
     this.sends.add(send);
   }
 
-  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+  private async deliver(delivery: ClaimedDelivery, freeSlot: () => void): Promise<void> {
     const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
     const outcome = await this.sender.send({
       id: `evt_${delivery.eventId}`,
@@ -120,6 +131,7 @@ export class WebhookDispatcher {
       body: webhookPayload(delivery.eventType, delivery.event),
       secrets: signingSecrets({ ...delivery, webhookSecret: secret }),
     });
+    freeSlot();
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
     await this.record({ delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution });
@@ -132,15 +144,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Queues an attempt for the next batch write; resolves once it is written. */
+  /**
+   * Queues an attempt for the next round's batch write (at once while stopping, when there are no
+   * more rounds); resolves once it is written.
+   */
   private record(result: AttemptResult): Promise<void> {
     return new Promise((resolve, reject) => {
       this.unrecorded.push({ result, done: (error) => (error ? reject(error) : resolve()) });
-      void this.writeBatches();
+      if (this.stopping) void this.writeAttempts();
     });
   }
 
-  private async writeBatches(): Promise<void> {
+  /** Writes the queued attempts in one statement per batch; one writer at a time. */
+  private async writeAttempts(): Promise<void> {
     if (this.recording) return;
     this.recording = true;
     try {
@@ -166,6 +182,7 @@ export class WebhookDispatcher {
     this.stopping = true;
     this.wake();
     await this.loop;
+    void this.writeAttempts();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([...this.sends]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
