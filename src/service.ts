@@ -10,6 +10,7 @@ import { PROCESS_FILE_TASK, processFileTask } from './processing/process-file.js
 import { releaseOrphanedLeases } from './queue/job-sql.js';
 import { Worker } from './queue/worker.js';
 import { createPostgresEventTarget } from './status/postgres-event-target.js';
+import { readStatusesChangedSince } from './status/read-status.js';
 import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
 import { StatusCache } from './status/status-cache.js';
@@ -50,7 +51,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
     const busTarget = db.kind === 'postgres' ? await createPostgresEventTarget(config.databaseUrl!, log) : undefined;
     if (busTarget) stops.push(() => busTarget.close());
-    const bus = createStatusBus(busTarget?.target);
+    const bus = createStatusBus(busTarget?.target, { changedSince: (since) => readStatusesChangedSince(db.prisma, since), log });
     const blobs = new BlobStore(config.dataDir);
     if (db.kind === 'embedded') {
       const swept = await blobs.sweepLeftovers(async (ids) => {

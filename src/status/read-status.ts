@@ -24,3 +24,9 @@ export async function readEventsAfter(
   });
   return rows.map(toStatusEvent);
 }
+
+/** The current status of every file changed since `since`, of all tenants. */
+export async function readStatusesChangedSince(prisma: PrismaClient, since: Date): Promise<StatusEvent[]> {
+  const rows = await prisma.fileStatus.findMany({ where: { updatedAt: { gte: since } } });
+  return rows.map(toStatusEvent);
+}

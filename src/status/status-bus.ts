@@ -1,6 +1,8 @@
 import { createPubSub } from 'graphql-yoga';
 import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
+import type { Logger } from '../log.js';
 import type { StatusEvent } from './model.js';
+import { RECONNECTED } from './postgres-event-target.js';
 
 /**
  * Topics of the internal pub-sub. A status change crosses processes once, on `status`, and is
@@ -24,19 +26,38 @@ function reviveStatusEvent(event: StatusEvent): StatusEvent {
 
 export type StatusBus = ReturnType<typeof createStatusBus>;
 
+/** Changes may cross processes with a lag, so a reconnected bus reads back a little before it went down. */
+const RESYNC_MARGIN_MS = 5_000;
+
+interface Resync {
+  /** The current status of every file changed since `since`. */
+  changedSince(since: Date): Promise<StatusEvent[]>;
+  log: Logger;
+}
+
 /**
  * Yoga's pub-sub over an event target: an in-process one for the embedded database, PostgreSQL
- * LISTEN/NOTIFY when API and workers run in separate processes.
+ * LISTEN/NOTIFY when API and workers run in separate processes. When that connection comes back
+ * after an outage, the current status of each file changed meanwhile is heard again: watchers that
+ * see a sequence gap read the missed changes from the event table, so none is lost.
  */
-export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new EventTarget()) {
+export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new EventTarget(), resync?: Resync) {
   const wire = createPubSub({ eventTarget });
   const local = createPubSub();
   const statusListeners = new Set<(event: StatusEvent) => void>();
-  eventTarget.addEventListener(topics.status, (message) => {
-    const event = reviveStatusEvent((message as CustomEvent<StatusEvent>).detail);
+  const hear = (event: StatusEvent): void => {
     local.publish(topics.file(event.fileId), event);
     local.publish(topics.tenant(event.tenantId), event);
     for (const listener of statusListeners) listener(event);
+  };
+  eventTarget.addEventListener(topics.status, (message) => hear(reviveStatusEvent((message as CustomEvent<StatusEvent>).detail)));
+  eventTarget.addEventListener(RECONNECTED, (message) => {
+    if (!resync) return;
+    const { downSince } = (message as CustomEvent<{ downSince: Date }>).detail;
+    resync
+      .changedSince(new Date(downSince.getTime() - RESYNC_MARGIN_MS))
+      .then((events) => events.forEach(hear))
+      .catch((error: unknown) => resync.log.error({ err: error }, 'could not read the changes missed while the bus was down'));
   });
   return {
     /** Per-file and per-tenant status topics, in this process. */
