@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { Tenant } from '../auth/api-keys.js';
 import type { Services } from './context.js';
 import type { YogaApp } from './yoga.js';
@@ -36,10 +36,17 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
           params,
           tenant: ctx.extra.tenant,
         });
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // An error message for this operation; left to graphql-ws, it would close the whole socket.
+          return [error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed.')];
+        }
         const args: ExecutionArgs = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

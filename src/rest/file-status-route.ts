@@ -3,6 +3,7 @@ import type { ApiKeyAuthenticator } from '../auth/api-keys.js';
 import { isTerminal, type StatusEvent } from '../status/model.js';
 import { toSnakeCaseStatus } from '../status/legacy-shape.js';
 import type { StatusCache } from '../status/status-cache.js';
+import { canonicalUuid } from '../uuid.js';
 
 export const FILE_STATUS_PATH = '/api/file/status';
 
@@ -52,7 +53,8 @@ export function createFileStatusRoute(deps: { statusCache: StatusCache; authenti
       sendJson(res, 400, error('BAD_REQUEST', 'The query parameter file_id is required.'));
       return;
     }
-    const event = await deps.statusCache.read(tenant.id, fileId);
+    const id = canonicalUuid(fileId);
+    const event = id ? await deps.statusCache.read(tenant.id, id) : null;
     if (!event) {
       sendJson(res, 404, error('NOT_FOUND', 'No file with this id.'));
       return;

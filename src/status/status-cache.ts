@@ -18,6 +18,8 @@ const MAX_ENTRIES = 50_000;
  */
 export class StatusCache {
   private entries = new Map<string, { event: StatusEvent; fetchedAt: number }>();
+  /** Files being read from the database, with how many reads: a change heard meanwhile is newer than what they will get. */
+  private reading = new Map<string, number>();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -26,7 +28,7 @@ export class StatusCache {
   ) {
     this.unsubscribe = bus.onStatus((event) => {
       const cached = this.entries.get(event.fileId);
-      if (cached && cached.event.sequence < event.sequence) this.entries.set(event.fileId, { event, fetchedAt: Date.now() });
+      if (cached ? cached.event.sequence < event.sequence : this.reading.has(event.fileId)) this.remember(event);
     });
   }
 
@@ -34,16 +36,28 @@ export class StatusCache {
   async read(tenantId: string, fileId: string): Promise<StatusEvent | null> {
     const cached = this.entries.get(fileId);
     if (cached && Date.now() - cached.fetchedAt < MAX_AGE_MS) return cached.event.tenantId === tenantId ? cached.event : null;
-    const event = await readStatus(this.prisma, tenantId, fileId);
-    if (event) {
-      if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.delete(fileId);
-      this.entries.set(fileId, { event, fetchedAt: Date.now() });
+    this.reading.set(fileId, (this.reading.get(fileId) ?? 0) + 1);
+    try {
+      const event = await readStatus(this.prisma, tenantId, fileId);
+      if (!event) return null;
+      const heard = this.entries.get(fileId);
+      if (heard && heard.event.sequence > event.sequence) return heard.event;
+      this.remember(event);
+      return event;
+    } finally {
+      const count = this.reading.get(fileId)!;
+      if (count === 1) this.reading.delete(fileId);
+      else this.reading.set(fileId, count - 1);
     }
-    return event;
   }
 
   close(): void {
     this.unsubscribe();
+  }
+
+  private remember(event: StatusEvent): void {
+    this.entries.delete(event.fileId);
+    if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(event.fileId, { event, fetchedAt: Date.now() });
   }
 }

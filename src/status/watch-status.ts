@@ -91,7 +91,23 @@ function orderedEvents(
     }
   }
 
+  let stopping: Promise<unknown> | undefined;
+  const stop = () => {
+    stopped = true;
+    queue.close();
+    return (stopping ??= live.return?.() ?? Promise.resolve());
+  };
+
   async function* ordered(): AsyncGenerator<StatusEvent> {
+    // A stream that ends by itself (after a terminal status) lets go of its subscription too.
+    try {
+      yield* orderedUntilLast();
+    } finally {
+      await stop();
+    }
+  }
+
+  async function* orderedUntilLast(): AsyncGenerator<StatusEvent> {
     for (;;) {
       const item = await queue.take();
       if (!item) return;
@@ -116,11 +132,6 @@ function orderedEvents(
   }
 
   const events = ordered();
-  const stop = async () => {
-    stopped = true;
-    queue.close();
-    await live.return?.();
-  };
   return {
     next: () => events.next(),
     async return(value) {
@@ -147,7 +158,10 @@ export async function watchFileStatus(deps: WatchDeps, tenantId: string, fileId:
   const delivered = new Map<string, number>();
   // Subscribe before reading the snapshot, so no change can fall between the two.
   const changes = orderedEvents(deps, topics.file(fileId), delivered, (event) => isTerminal(event.status));
-  const snapshot = await readStatus(deps.prisma, tenantId, fileId);
+  const snapshot = await readStatus(deps.prisma, tenantId, fileId).catch(async (error: unknown) => {
+    await changes.return(undefined);
+    throw error;
+  });
   if (!snapshot) {
     await changes.return(undefined);
     throw new NotFoundError(fileId);

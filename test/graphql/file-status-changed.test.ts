@@ -126,6 +126,40 @@ describe('fileStatusChanged over graphql-ws', () => {
     }
   });
 
+  it('follows a file named by its id in upper case', async () => {
+    const { body } = await uploadFile(server.url, alice, 'word '.repeat(500_000));
+    const fileId = body.data.uploadFile.file.id;
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const watch = collect(client, { fileId: fileId.toUpperCase() });
+      await watch.done;
+      expect(watch.errors).toEqual([]);
+      expectGapFreeToTerminal(watch.events, fileId);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it.each([
+    ['a query that does not parse', 'subscription { fileStatusChanged(', /Syntax Error/],
+    ['a field that does not exist', 'subscription { nothingHere }', /Cannot query field/],
+  ])('answers %s with an error for that operation, and keeps the socket open', async (_name, query, message) => {
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const failure = await new Promise<unknown>((resolve) => {
+        client.subscribe({ query }, { next: () => {}, error: resolve, complete: () => resolve(null) });
+      });
+      expect(JSON.stringify(failure)).toMatch(message);
+      // The same socket still serves a good subscription.
+      const { body } = await uploadFile(server.url, alice, 'after a bad query');
+      const watch = collect(client, { fileId: body.data.uploadFile.file.id });
+      await watch.done;
+      expect(watch.events.at(-1)).toMatchObject({ status: 'COMPLETED' });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it.each([
     ['no key', undefined],
     ['a wrong key', 'Bearer fsk_wrong'],

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
@@ -105,6 +105,18 @@ describe('GET /api/file/status', () => {
     expect(theirs.status).toBe(404);
     expect(await theirs.json()).toEqual(await unknown.json());
     expect(theirs.headers.get('etag')).toBeNull();
+  });
+
+  it('reads a file named in upper case as the same file, and hears its changes at once', async () => {
+    const { body } = await uploadFile(server.url, alice, Buffer.from([0, 1, 2, 3, 255, 0]), { filename: 'blob.bin' });
+    const id: string = body.data.uploadFile.file.id;
+    await waitForTerminal(server.url, alice, id);
+    const failed = await poll(id.toUpperCase(), alice);
+    expect(await failed.json()).toMatchObject({ file_id: id, status: 'failed', attempt: 1 });
+
+    await graphql(server.url, alice, 'mutation($id: ID!) { retryFile(fileId: $id) { attempt } }', { id });
+    const retried = await poll(id.toUpperCase(), alice);
+    expect(await retried.json()).toMatchObject({ file_id: id, attempt: 2 });
   });
 
   it('answers 400 without file_id', async () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import type { StatusEvent } from '../../src/status/model.js';
@@ -96,6 +96,32 @@ describe('watchFileStatus', () => {
       [2, 'VALIDATING'],
       [3, 'DONE'],
     ]);
+  });
+
+  it('lets go of its live subscription once it has delivered the terminal status', async () => {
+    const fileId = await newFile();
+    const topic = `file:${fileId}`;
+    const listening = new Map<string, number>();
+    const { addEventListener, removeEventListener } = EventTarget.prototype;
+    // Counts the listeners on this file's topic, in every pub-sub of this process.
+    EventTarget.prototype.addEventListener = function (type, ...rest) {
+      listening.set(type, (listening.get(type) ?? 0) + 1);
+      return addEventListener.call(this, type, ...rest);
+    };
+    EventTarget.prototype.removeEventListener = function (type, ...rest) {
+      listening.set(type, (listening.get(type) ?? 0) - 1);
+      return removeEventListener.call(this, type, ...rest);
+    };
+    try {
+      const stream = await watchFileStatus({ prisma: db.prisma, bus }, tenantId, fileId);
+      expect(listening.get(topic)).toBe(1);
+      await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+      const seen = await drain(stream);
+      expect(seen.map((event) => event.status)).toEqual(['PROCESSING', 'COMPLETED']);
+      await vi.waitFor(() => expect(listening.get(topic)).toBe(0));
+    } finally {
+      Object.assign(EventTarget.prototype, { addEventListener, removeEventListener });
+    }
   });
 
   it('ends a waiting stream when the subscriber leaves', async () => {

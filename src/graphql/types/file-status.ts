@@ -1,4 +1,4 @@
-import { isUuid } from '../../uuid.js';
+import { canonicalUuid } from '../../uuid.js';
 import { STAGES, type StatusEvent } from '../../status/model.js';
 import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
 import { builder } from '../builder.js';
@@ -32,7 +32,10 @@ builder.queryField('fileStatus', (t) =>
     nullable: true,
     description: "The current status of one of the caller's files; null when there is no such file.",
     args: { fileId: t.arg.id({ required: true }) },
-    resolve: (_root, { fileId }, { tenant, services }) => services.statusCache.read(tenant.id, String(fileId)),
+    resolve: (_root, { fileId }, { tenant, services }) => {
+      const id = canonicalUuid(String(fileId));
+      return id ? services.statusCache.read(tenant.id, id) : null;
+    },
   }),
 );
 
@@ -45,9 +48,10 @@ builder.subscriptionField('fileStatusChanged', (t) =>
     args: { fileId: t.arg.id() },
     subscribe: async (_root, { fileId }, { tenant, services }) => {
       if (fileId === null || fileId === undefined) return watchTenantStatus(services, tenant.id);
-      if (!isUuid(String(fileId))) throw notFound('file');
+      const id = canonicalUuid(String(fileId));
+      if (!id) throw notFound('file');
       try {
-        return await watchFileStatus(services, tenant.id, String(fileId));
+        return await watchFileStatus(services, tenant.id, id);
       } catch (error) {
         if (error instanceof NotFoundError) throw notFound('file');
         throw error;
