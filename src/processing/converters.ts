@@ -19,7 +19,8 @@ export interface Converter {
   convert(input: string, output: string, options: { signal: AbortSignal; onProgress(fraction: number): void }): Promise<ConversionResult>;
 }
 
-function detectEncoding(head: Buffer): { encoding: 'utf-8' | 'utf-16le' | 'utf-16be' } {
+/** The encoding named by a byte-order mark; UTF-8 without one. */
+export function detectEncoding(head: Buffer): { encoding: 'utf-8' | 'utf-16le' | 'utf-16be' } {
   if (head[0] === 0xff && head[1] === 0xfe) return { encoding: 'utf-16le' };
   if (head[0] === 0xfe && head[1] === 0xff) return { encoding: 'utf-16be' };
   return { encoding: 'utf-8' };

@@ -1,22 +1,20 @@
 import fs from 'node:fs/promises';
 import { fileTypeFromBuffer } from 'file-type';
+import { detectEncoding } from './converters.js';
 
 const SNIFF_BYTES = 64 * 1024;
 
 /** Claimed types we believe when the bytes are text, since text carries no magic number. */
 const TEXT_LIKE = /^(text\/[a-z0-9.+-]+|application\/(json|xml|x-ndjson|[a-z0-9.-]+\+(json|xml)))$/;
 
-function looksLikeText(bytes: Buffer): boolean {
-  if (bytes.length === 0) return true;
-  if (bytes.subarray(0, 2).equals(Buffer.from([0xff, 0xfe])) || bytes.subarray(0, 2).equals(Buffer.from([0xfe, 0xff]))) {
-    return true; // UTF-16 with a byte-order mark
-  }
-  if (bytes.includes(0)) return false;
-  // A multi-byte character may be cut at the end of the sample: decode without its last bytes.
-  const sample = bytes.length === SNIFF_BYTES ? bytes.subarray(0, bytes.length - 4) : bytes;
+/**
+ * Valid in its encoding and free of NULs. UTF-16 is known only by its byte-order mark: without
+ * one it cannot be told from binary, and its zero bytes fail the UTF-8 test. A `cut` sample stops
+ * inside the file and may split its last character: a streaming decode leaves that one unjudged.
+ */
+function isText(bytes: Buffer, encoding: string, cut: boolean): boolean {
   try {
-    new TextDecoder('utf-8', { fatal: true }).decode(sample);
-    return true;
+    return !new TextDecoder(encoding, { fatal: true }).decode(bytes, { stream: cut }).includes('\0');
   } catch {
     return false;
   }
@@ -32,9 +30,12 @@ export async function sniffType(filePath: string, claimedType: string): Promise<
     const buffer = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, SNIFF_BYTES, 0);
     const bytes = buffer.subarray(0, bytesRead);
-    const detected = await fileTypeFromBuffer(bytes);
+    const { encoding } = detectEncoding(bytes);
+    const text = isText(bytes, encoding, (await handle.stat()).size > bytesRead);
+    // file-type reads a UTF-16LE byte-order mark as an MPEG audio header: valid text behind a mark wins.
+    const detected = text && encoding !== 'utf-8' ? undefined : await fileTypeFromBuffer(bytes);
     if (detected) return detected.mime;
-    if (!looksLikeText(bytes)) return 'application/octet-stream';
+    if (!text) return 'application/octet-stream';
     const claimed = claimedType.toLowerCase().split(';')[0].trim();
     return TEXT_LIKE.test(claimed) ? claimed : 'text/plain';
   } finally {

@@ -58,6 +58,32 @@ describe('sniffType', () => {
     expect(await sniff(Buffer.from('plain'), 'image/png')).toBe('text/plain');
   });
 
+  const SNIFF_BYTES = 64 * 1024;
+  const utf16 = (text: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+  const utf16be = (units: number[]) => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(units)]);
+  const almostSample = (last: number[]) => Buffer.concat([Buffer.alloc(SNIFF_BYTES - 1, 'a'), Buffer.from(last)]);
+
+  it.each(
+    ['é', '€', '😀'].flatMap((char) =>
+      [1, 2, 3, 4, 5, 6, 7].map((before) => [char, before, 'a'.repeat(SNIFF_BYTES - before) + char + 'b'.repeat(100)] as const),
+    ),
+  )("accepts text whose %s starts %i bytes before the sample's end", async (_char, _before, text) => {
+    expect(await sniff(Buffer.from(text), 'application/octet-stream')).toBe('text/plain');
+  });
+
+  it.each([
+    ['UTF-16LE with its mark', utf16('héllo wörld'), 'text/plain'],
+    ['UTF-16LE past the sample, a surrogate pair cut at its end', utf16('a'.repeat(SNIFF_BYTES / 2 - 2) + '😀b'), 'text/plain'],
+    ['UTF-16LE without its mark', Buffer.from('hello', 'utf16le'), 'application/octet-stream'],
+    ['UTF-16BE with its mark', utf16be([0x00, 0x68, 0x00, 0xe9]), 'text/plain'],
+    ['a UTF-16 mark before an unpaired surrogate', utf16be([0xd8, 0x00, 0x00, 0x41]), 'application/octet-stream'],
+    ['a UTF-16 mark before zero code units', utf16be(Array(64).fill(0)), 'application/octet-stream'],
+    ['an invalid byte at the end of a cut sample', almostSample([0xff, 0x62]), 'application/octet-stream'],
+    ['a file of exactly the sample size ending in half a character', almostSample([0xc3]), 'application/octet-stream'],
+  ])('judges %s', async (_name, bytes, expected) => {
+    expect(await sniff(bytes, 'text/plain')).toBe(expected);
+  });
+
   it('matches allowed types exactly or by family', () => {
     expect(isAllowedType('image/png', ['image/*'])).toBe(true);
     expect(isAllowedType('imagex/png', ['image/*'])).toBe(false);
