@@ -78,7 +78,7 @@ async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: Ta
     try {
       const text = await converter.convert(original, output, { signal, onProgress: reporter.report });
       await reporter.flush();
-      await deps.blobs.storeBlob(output, text.sha256, { keepSource: false });
+      await deps.blobs.storeBlob(output, text.sha256);
       await enter('CONVERTING', {
         progress: STAGE_PROGRESS.STORING - 1,
         metadata: { textLength: text.textLength, words: text.words, textSha256: text.sha256 },
@@ -89,7 +89,7 @@ async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: Ta
   }
 
   await enter('STORING');
-  await deps.blobs.storeBlob(original, file.sha256, { keepSource: false });
+  await deps.blobs.storeBlob(original, file.sha256);
   await deps.status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
 }
 

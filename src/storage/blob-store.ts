@@ -71,21 +71,19 @@ export class BlobStore {
     await fsp.rename(tmp, destination);
   }
 
-  /** Puts a file into the content-addressed store; already stored content is left as it is. */
-  async storeBlob(source: string, sha256: string, { keepSource }: { keepSource: boolean }): Promise<string> {
+  /**
+   * Moves a file into the content-addressed store. A blob only ever appears by renaming a complete
+   * file into place, so one that exists already holds this content: the source is then dropped,
+   * unless it is that blob (a job resumed after the move reads its bytes from there).
+   */
+  async storeBlob(source: string, sha256: string): Promise<string> {
     const destination = this.blobPath(sha256);
     if (fs.existsSync(destination)) {
-      if (!keepSource) await fsp.rm(source, { force: true });
+      if (path.resolve(source) !== path.resolve(destination)) await fsp.rm(source, { force: true });
       return destination;
     }
     await fsp.mkdir(path.dirname(destination), { recursive: true });
-    if (keepSource) {
-      const tmp = this.tmpPath();
-      await fsp.copyFile(source, tmp);
-      await fsp.rename(tmp, destination);
-    } else {
-      await fsp.rename(source, destination);
-    }
+    await fsp.rename(source, destination);
     return destination;
   }
 

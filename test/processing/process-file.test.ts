@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROCESS_FILE_TASK } from '../../src/processing/process-file.js';
+import { addJob } from '../../src/queue/job-sql.js';
+import type { Stage } from '../../src/status/model.js';
+import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+let server: TestServer;
+let key: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  key = await server.tenant('processing');
+});
+afterAll(() => server?.stop());
+
+const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
+const blobPath = (sha: string) => path.join(server.dataDir, 'blobs', sha.slice(0, 2), sha);
+const incomingPath = (fileId: string) => path.join(server.dataDir, 'incoming', fileId);
+
+async function upload(content: string | Buffer, type = 'text/plain'): Promise<string> {
+  const { body } = await uploadFile(server.url, key, typeof content === 'string' ? content : new Uint8Array(content), { type });
+  return body.data.uploadFile.file.id;
+}
+
+async function processed(content: string | Buffer, type?: string) {
+  const fileId = await upload(content, type);
+  return { fileId, status: await waitForTerminal(server.url, key, fileId) };
+}
+
+/**
+ * What a worker killed at `stage` leaves behind: the status as it was then, the bytes wherever the
+ * finished run put them, and the job back in the queue. Returns the sequence it was rewound to.
+ */
+async function rewindTo(fileId: string, stage: Stage): Promise<number> {
+  const prisma = server.service.db.prisma;
+  const event = await prisma.fileStatusEvent.findFirstOrThrow({ where: { fileId, stage }, orderBy: { sequence: 'desc' } });
+  await prisma.$transaction(async (tx) => {
+    await tx.fileStatusEvent.deleteMany({ where: { fileId, sequence: { gt: event.sequence } } });
+    await tx.fileStatus.update({
+      where: { fileId },
+      data: { status: event.status, stage: event.stage, progress: event.progress, message: null, sequence: event.sequence },
+    });
+    await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId }, key: `file:${fileId}`, maxAttempts: 1 });
+  });
+  return event.sequence;
+}
+
+/** Read from the table, not the API: the rewind went around the status cache. */
+async function settled(fileId: string) {
+  const prisma = server.service.db.prisma;
+  const deadline = Date.now() + 20_000;
+  while ((await prisma.job.count({ where: { key: `file:${fileId}` } })) > 0) {
+    if (Date.now() > deadline) throw new Error(`the job of ${fileId} is still queued`);
+    await sleep(20);
+  }
+  return prisma.fileStatus.findUniqueOrThrow({ where: { fileId } });
+}
+
+describe('a job resumed at STORING, after the bytes were moved into blobs/', () => {
+  // CRLF line ends make the text differ from the original, so each has its own blob.
+  const content = 'résumé\r\n'.repeat(400_000);
+
+  it('keeps the stored blobs and completes the file', async () => {
+    const { fileId, status } = await processed(content);
+    expect(status.status).toBe('COMPLETED');
+    const textSha = status.metadata.textSha256;
+    expect(fs.existsSync(incomingPath(fileId))).toBe(false);
+
+    await rewindTo(fileId, 'STORING');
+    expect(await settled(fileId)).toMatchObject({ status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    expect(fs.readFileSync(blobPath(sha256(content)), 'utf8')).toBe(content);
+    expect(fs.readFileSync(blobPath(textSha), 'utf8')).toBe(content.replaceAll('\r\n', '\n'));
+  });
+});
