@@ -24,6 +24,9 @@ const PROGRESS_INTERVAL_MS = 500;
 /** Ends processing for good, with a message that is safe to show the file's owner. */
 export class RejectedFileError extends PermanentJobError {}
 
+/** Records a PROCESSING change in a stage, unless the job resumed past it: a stage never goes back within an attempt. */
+type Announce = (stage: Stage, change?: Partial<StatusChange>) => Promise<void>;
+
 interface ProcessFileDeps {
   prisma: PrismaClient;
   status: StatusRecorder;
@@ -48,13 +51,14 @@ export function processFileTask(deps: ProcessFileDeps): TaskHandler {
 
 /**
  * Runs the stages of one file. Every stage is idempotent: a job taken over after a crash runs them
- * all again, and only the stages past the one already reported are announced again.
+ * all again, and only the stages from the one already reported on are announced again, so the
+ * stage never goes back within an attempt.
  */
 async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: TaskContext): Promise<void> {
   const file = await deps.prisma.file.findUnique({ where: { id: fileId }, include: { status: true } });
   if (!file?.status || isTerminal(file.status.status as FileState)) return;
   const reached = STAGES.indexOf(file.status.stage as Stage);
-  const enter = async (stage: Stage, change: Partial<StatusChange> = {}) => {
+  const announce: Announce = async (stage, change = {}) => {
     if (STAGES.indexOf(stage) < reached) return;
     await deps.status.record({ fileId, status: 'PROCESSING', stage, progress: STAGE_PROGRESS[stage], ...change });
   };
@@ -63,23 +67,23 @@ async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: Ta
   const original = fs.existsSync(incoming) ? incoming : deps.blobs.blobPath(file.sha256);
   if (!fs.existsSync(original)) throw new RejectedFileError('The uploaded bytes are no longer available. Upload the file again.');
 
-  await enter('VALIDATING');
+  await announce('VALIDATING');
   const mimeType = await sniffType(original, file.mimeType);
   if (!isAllowedType(mimeType, deps.allowedTypes)) {
     throw new RejectedFileError(`Files of type ${mimeType} are not accepted.`);
   }
-  await enter('VALIDATING', { metadata: { mimeType, size: Number(file.size), sha256: file.sha256 } });
+  await announce('VALIDATING', { metadata: { mimeType, size: Number(file.size), sha256: file.sha256 } });
 
-  await enter('CONVERTING');
+  await announce('CONVERTING');
   const converter = converterFor(mimeType);
   if (converter) {
     const output = deps.blobs.tmpPath();
-    const reporter = progressReporter(deps.status, fileId, STAGE_PROGRESS.CONVERTING, STAGE_PROGRESS.STORING);
+    const reporter = progressReporter(announce, 'CONVERTING', STAGE_PROGRESS.STORING);
     try {
       const text = await converter.convert(original, output, { signal, onProgress: reporter.report });
       await reporter.flush();
       await deps.blobs.storeBlob(output, text.sha256);
-      await enter('CONVERTING', {
+      await announce('CONVERTING', {
         progress: STAGE_PROGRESS.STORING - 1,
         metadata: { textLength: text.textLength, words: text.words, textSha256: text.sha256 },
       });
@@ -88,13 +92,14 @@ async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: Ta
     }
   }
 
-  await enter('STORING');
+  await announce('STORING');
   await deps.blobs.storeBlob(original, file.sha256);
   await deps.status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
 }
 
 /** Reports a stage's progress in steps, never more than one write at a time. */
-function progressReporter(status: StatusRecorder, fileId: string, from: number, to: number) {
+function progressReporter(announce: Announce, stage: Stage, to: number) {
+  const from = STAGE_PROGRESS[stage];
   let reported = from;
   let lastAt = 0;
   let inFlight: Promise<unknown> = Promise.resolve();
@@ -107,8 +112,7 @@ function progressReporter(status: StatusRecorder, fileId: string, from: number, 
       busy = true;
       reported = progress;
       lastAt = Date.now();
-      inFlight = status
-        .record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress })
+      inFlight = announce(stage, { progress })
         // A lost progress update is harmless: the next one, or the stage's end, supersedes it.
         .catch(() => {})
         .finally(() => (busy = false));

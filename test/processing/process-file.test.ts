@@ -76,4 +76,15 @@ describe('a job resumed at STORING, after the bytes were moved into blobs/', () 
     expect(fs.readFileSync(blobPath(sha256(content)), 'utf8')).toBe(content);
     expect(fs.readFileSync(blobPath(textSha), 'utf8')).toBe(content.replaceAll('\r\n', '\n'));
   });
+
+  it('never records an earlier stage, though its converter runs again', async () => {
+    const { fileId } = await processed(content);
+    const resumedAt = await rewindTo(fileId, 'STORING');
+    await settled(fileId);
+    const events = await server.service.db.prisma.fileStatusEvent.findMany({
+      where: { fileId, sequence: { gt: resumedAt } },
+      orderBy: { sequence: 'asc' },
+    });
+    expect(events.map((event) => event.stage)).toEqual(['STORING', 'DONE']);
+  });
 });
