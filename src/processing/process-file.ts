@@ -40,11 +40,14 @@ export function processFileTask(deps: ProcessFileDeps): TaskHandler {
     run: (payload, context) => processFile(deps, (payload as ProcessFilePayload).fileId, context),
 
     async onGiveUp(payload, error) {
-      const message =
-        error instanceof RejectedFileError
-          ? error.message
-          : 'Processing failed after several attempts because of an internal error. Retry the file later.';
-      await deps.status.record({ fileId: (payload as ProcessFilePayload).fileId, status: 'FAILED', progress: 0, message });
+      const { fileId } = payload as ProcessFilePayload;
+      const rejected = error instanceof RejectedFileError;
+      const message = rejected
+        ? error.message
+        : 'Processing failed after several attempts because of an internal error. Retry the file later.';
+      await deps.status.record({ fileId, status: 'FAILED', progress: 0, message });
+      // A retry would give rejected bytes the same verdict; any other failure keeps them for retryFile.
+      if (rejected) await deps.blobs.remove(deps.blobs.incomingPath(fileId));
     },
   };
 }

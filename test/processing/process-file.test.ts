@@ -6,18 +6,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROCESS_FILE_TASK } from '../../src/processing/process-file.js';
 import { addJob } from '../../src/queue/job-sql.js';
 import type { Stage } from '../../src/status/model.js';
-import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let server: TestServer;
 let key: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // One attempt, so that a failure is final at once.
+  server = await startTestServer({ JOB_MAX_ATTEMPTS: '1' });
   key = await server.tenant('processing');
 });
 afterAll(() => server?.stop());
 
+const RETRY = 'mutation($id: ID!) { retryFile(fileId: $id) { attempt } }';
 const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
 const blobPath = (sha: string) => path.join(server.dataDir, 'blobs', sha.slice(0, 2), sha);
 const incomingPath = (fileId: string) => path.join(server.dataDir, 'incoming', fileId);
@@ -86,5 +88,48 @@ describe('a job resumed at STORING, after the bytes were moved into blobs/', () 
       orderBy: { sequence: 'asc' },
     });
     expect(events.map((event) => event.stage)).toEqual(['STORING', 'DONE']);
+  });
+});
+
+describe('the incoming upload of a file that ends without being stored', () => {
+  it('is removed when the file is rejected, and a retry asks for a new upload', async () => {
+    const binary = Buffer.from([0, 1, 2, 0xff, 0xfe, 0]);
+    const { fileId, status } = await processed(binary, 'text/plain');
+    expect(status).toMatchObject({ status: 'FAILED', message: 'Files of type application/octet-stream are not accepted.' });
+    expect(fs.existsSync(incomingPath(fileId))).toBe(false);
+    expect(fs.existsSync(blobPath(sha256(binary)))).toBe(false);
+
+    await graphql(server.url, key, RETRY, { id: fileId });
+    expect(await waitForTerminal(server.url, key, fileId)).toMatchObject({
+      status: 'FAILED',
+      attempt: 2,
+      message: 'The uploaded bytes are no longer available. Upload the file again.',
+    });
+  });
+
+  it('is kept when processing failed for another reason, so that retryFile can finish it', async () => {
+    const content = 'kept for a retry\n';
+    // A file where the blob directory belongs: storing fails.
+    const blobs = path.join(server.dataDir, 'blobs');
+    fs.renameSync(blobs, `${blobs}.aside`);
+    fs.writeFileSync(blobs, 'in the way');
+    try {
+      const { fileId, status } = await processed(content);
+      expect(status.status).toBe('FAILED');
+      expect(fs.readFileSync(incomingPath(fileId), 'utf8')).toBe(content);
+
+      fs.rmSync(blobs);
+      fs.renameSync(`${blobs}.aside`, blobs);
+      const { body } = await graphql(server.url, key, RETRY, { id: fileId });
+      expect(body.data.retryFile.attempt).toBe(2);
+      expect(await waitForTerminal(server.url, key, fileId)).toMatchObject({ status: 'COMPLETED', attempt: 2 });
+      expect(fs.existsSync(incomingPath(fileId))).toBe(false);
+      expect(fs.readFileSync(blobPath(sha256(content)), 'utf8')).toBe(content);
+    } finally {
+      if (fs.existsSync(`${blobs}.aside`)) {
+        fs.rmSync(blobs, { force: true });
+        fs.renameSync(`${blobs}.aside`, blobs);
+      }
+    }
   });
 });
