@@ -26,6 +26,17 @@ export function detectEncoding(head: Buffer): { encoding: 'utf-8' | 'utf-16le' |
   return { encoding: 'utf-8' };
 }
 
+/** Characters that NFC may compose with the one before them: marks, Hangul vowels and finals, and one Kirat Rai letter. */
+const COMBINING = String.raw`\p{M}\u1161-\u1175\u11a8-\u11c2\u{16d67}`;
+
+/**
+ * The end of a chunk that the next one may still change: a CR its LF may follow, or the last
+ * character that combines with nothing before it, with the combining ones after it. NFC of the
+ * text before this tail is final. A longer run than 32 combining characters (stream-safe text,
+ * UAX #15, has at most 30) is not held back, so hostile input cannot make the held text grow.
+ */
+const UNSETTLED_TAIL = new RegExp(String.raw`(?:\r\n?|[^${COMBINING}])[${COMBINING}]{0,32}$`, 'u');
+
 /**
  * Text-like files become UTF-8 without a byte-order mark, with LF line ends and NFC-normalised
  * characters. Invalid bytes become U+FFFD instead of failing the file. Streams, so a large file
@@ -46,13 +57,13 @@ export const textConverter: Converter = {
     let textLength = 0;
     let words = 0;
     let inWord = false;
-    let pendingCR = false;
+    let held = '';
 
-    const normalise = (text: string): string => {
-      // A CR at the end of one chunk may pair with an LF at the start of the next.
-      let value = (pendingCR ? '\r' : '') + text;
-      pendingCR = value.endsWith('\r');
-      if (pendingCR) value = value.slice(0, -1);
+    const normalise = (text: string, final: boolean): string => {
+      let value = held + text;
+      const cut = final ? -1 : value.search(UNSETTLED_TAIL);
+      held = cut === -1 ? '' : value.slice(cut);
+      if (cut !== -1) value = value.slice(0, cut);
       return value.replace(/\r\n?/g, '\n').normalize('NFC');
     };
     const emit = (text: string, push: (chunk: Buffer) => void) => {
@@ -71,14 +82,12 @@ export const textConverter: Converter = {
       new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           read += chunk.length;
-          emit(normalise(decoder.decode(chunk, { stream: true })), (bytes) => this.push(bytes));
+          emit(normalise(decoder.decode(chunk, { stream: true }), false), (bytes) => this.push(bytes));
           onProgress(total === 0 ? 1 : read / total);
           callback();
         },
         flush(callback) {
-          const rest = decoder.decode() + (pendingCR ? '\r' : '');
-          pendingCR = false;
-          emit(rest.replace(/\r\n?/g, '\n').normalize('NFC'), (bytes) => this.push(bytes));
+          emit(normalise(decoder.decode(), true), (bytes) => this.push(bytes));
           callback();
         },
       }),

@@ -28,14 +28,29 @@ describe('textConverter', () => {
     expect((await convert(bytes)).text).toBe(expected);
   });
 
+  const chunk = 256 * 1024;
+
   it('keeps a CRLF split across read chunks as one line end, and counts words across chunks', async () => {
-    const chunk = 256 * 1024;
     const text = 'x'.repeat(chunk - 1) + '\r\n' + 'word '.repeat(10);
     const result = await convert(Buffer.from(text));
     expect(result.text).toBe('x'.repeat(chunk - 1) + '\n' + 'word '.repeat(10));
     expect(result.words).toBe(11);
     expect(result.textLength).toBe(result.text.length);
     expect(result.progress.at(-1)).toBe(1);
+  });
+
+  it.each([
+    ["a decomposed 'é' whose mark starts the next chunk", 'x'.repeat(chunk - 1) + 'e\u0301 word'],
+    ["a decomposed 'é' whose mark's bytes are cut by the chunk end", 'x'.repeat(chunk - 2) + 'e\u0301 word'],
+    ['Hangul jamo cut between the initial and the vowel', 'x'.repeat(chunk - 3) + '\u1100\u1161\u11a8 word'],
+    ['a CRLF that ends a chunk exactly', 'x'.repeat(chunk - 2) + '\r\nword'],
+    ['a run of combining marks longer than any text has, over several chunks', 'e' + '\u0301'.repeat(chunk)],
+  ])('composes across a chunk boundary: %s', async (_name, text) => {
+    const result = await convert(Buffer.from(text));
+    const expected = text.replace(/\r\n?/g, '\n').normalize('NFC');
+    expect(result.text).toBe(expected);
+    expect(result.textLength).toBe(expected.length);
+    expect(result.words).toBe(expected.match(/\S+/g)!.length);
   });
 });
 
