@@ -61,7 +61,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       if (swept) log.info({ files: swept }, 'removed uploads left unfinished by a process that died');
     }
     const status = new StatusRecorder(db.prisma, bus);
-    const guard = createUrlGuard(config.webhooks);
+    const guard = createUrlGuard(config.webhooks, log);
     const services: Services = {
       prisma: db.prisma,
       bus,

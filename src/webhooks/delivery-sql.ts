@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/database.js';
+import type { Logger } from '../log.js';
 import type { StatusEvent } from '../status/model.js';
 import { toStatusEvent, type StatusRow } from '../status/status-rows.js';
 
@@ -80,16 +81,44 @@ function lastError(attempt: AttemptRecord, resolution: DeliveryResolution): stri
   return attempt.responseStatus !== null && resolution.state !== 'DELIVERED' ? `HTTP ${attempt.responseStatus}` : null;
 }
 
+const disablesWebhook = (result: AttemptResult) => result.resolution.state === 'FAILED' && result.resolution.disableWebhook;
+
 /**
  * Records attempts and what follows from them, in one statement for the whole batch (a busy
- * dispatcher finishes many attempts while the previous batch is written). A delivery this
- * dispatcher no longer holds is left alone.
+ * dispatcher finishes many attempts while the previous batch is written). Should that statement
+ * fail, each attempt is written on its own, so that one bad row cannot lose the others. Returns
+ * the attempts that could not be recorded, with the reason. A delivery this dispatcher no longer
+ * holds is left alone.
  */
-export async function recordAttempts(prisma: PrismaClient, dispatcherId: string, results: AttemptResult[]): Promise<void> {
-  const simple = results.filter((result) => !(result.resolution.state === 'FAILED' && result.resolution.disableWebhook));
-  for (const result of results.filter((r) => !simple.includes(r))) await recordGone(prisma, dispatcherId, result);
-  if (simple.length === 0) return;
-  const column = <T>(pick: (result: AttemptResult) => T) => simple.map(pick);
+export async function recordAttempts(
+  prisma: PrismaClient,
+  dispatcherId: string,
+  results: AttemptResult[],
+  log: Logger,
+): Promise<Map<AttemptResult, unknown>> {
+  const unrecorded = new Map<AttemptResult, unknown>();
+  for (const result of results.filter(disablesWebhook)) {
+    await recordGone(prisma, dispatcherId, result).catch((error: unknown) => unrecorded.set(result, error));
+  }
+  const batch = results.filter((result) => !disablesWebhook(result));
+  if (batch.length === 0) return unrecorded;
+  try {
+    await recordBatch(prisma, dispatcherId, batch);
+  } catch (error) {
+    if (batch.length === 1) {
+      unrecorded.set(batch[0], error);
+    } else {
+      log.warn({ err: error, attempts: batch.length }, 'could not record a batch of webhook attempts; recording them one by one');
+      for (const result of batch) {
+        await recordBatch(prisma, dispatcherId, [result]).catch((single: unknown) => unrecorded.set(result, single));
+      }
+    }
+  }
+  return unrecorded;
+}
+
+async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: AttemptResult[]): Promise<void> {
+  const column = <T>(pick: (result: AttemptResult) => T) => batch.map(pick);
   await prisma.$executeRaw`
     WITH input AS (
       SELECT * FROM unnest(
@@ -136,18 +165,26 @@ export async function releaseDelivery(prisma: PrismaClient, dispatcherId: string
 
 /**
  * Queues a delivery again, with the same webhook-id and a fresh retry schedule. Asking for it
- * again re-enables a webhook that a 410 disabled: the owner says the receiver is back.
+ * again re-enables a webhook that a 410 disabled: the owner says the receiver is back. A delivery
+ * being sent is left as it is.
+ *
+ * Lock order: the file row first, then the delivery, as the outbox trigger (queue_webhook_delivery)
+ * does; the other order deadlocks with a status change of the same file. FOR NO KEY UPDATE rather
+ * than the trigger's FOR SHARE: two redeliveries of one file would each hold a share and then
+ * both wait to clear webhook_disabled_at.
  */
 export async function redeliver(prisma: PrismaClient, tenantId: string, deliveryId: string): Promise<boolean> {
   return prisma.$transaction(async (tx) => {
-    const delivery = await tx.webhookDelivery.findUnique({ where: { id: deliveryId }, select: { tenantId: true, fileId: true, state: true } });
-    if (!delivery || delivery.tenantId !== tenantId) return false;
-    if (delivery.state === 'SENDING') return true;
-    await tx.webhookDelivery.update({
-      where: { id: deliveryId },
+    const [file] = await tx.$queryRaw<{ id: string; webhookDisabled: boolean }[]>`
+      SELECT f.id, f.webhook_disabled_at IS NOT NULL AS "webhookDisabled" FROM file f
+      WHERE f.id = (SELECT file_id FROM webhook_delivery WHERE id = ${deliveryId}::uuid AND tenant_id = ${tenantId}::uuid)
+      FOR NO KEY UPDATE`;
+    if (!file) return false;
+    if (file.webhookDisabled) await tx.file.update({ where: { id: file.id }, data: { webhookDisabledAt: null } });
+    await tx.webhookDelivery.updateMany({
+      where: { id: deliveryId, state: { not: 'SENDING' } },
       data: { state: 'PENDING', attemptCount: 0, nextAttemptAt: new Date(), discardReason: null, lockedBy: null, lockedUntil: null },
     });
-    await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: null } });
     return true;
   });
 }

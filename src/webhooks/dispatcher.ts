@@ -162,12 +162,8 @@ export class WebhookDispatcher {
     try {
       while (this.unrecorded.length > 0) {
         const batch = this.unrecorded.splice(0);
-        try {
-          await recordAttempts(this.prisma, this.id, batch.map((entry) => entry.result));
-          batch.forEach((entry) => entry.done());
-        } catch (error) {
-          batch.forEach((entry) => entry.done(error));
-        }
+        const failed = await recordAttempts(this.prisma, this.id, batch.map((entry) => entry.result), this.log);
+        batch.forEach((entry) => entry.done(failed.get(entry.result)));
       }
     } finally {
       this.recording = false;

@@ -32,6 +32,15 @@ export interface SenderOptions {
   maxSocketsPerHost: number;
 }
 
+/** PostgreSQL text cannot hold NUL, and a receiver's answer (or an error quoting it) may contain any byte. */
+const storable = (text: string | null) => text?.replaceAll('\0', '') ?? null;
+
+/**
+ * The kept part of an answer as text. Streaming mode leaves out a character the 4 KB cut split,
+ * instead of ending the text with a replacement character.
+ */
+const bodyText = (body: Buffer) => new TextDecoder().decode(body, { stream: true });
+
 /** got's messages name the failure (timeout, refused…) without stack or secrets; keep them short. */
 function describe(error: unknown): string {
   if (error instanceof UnsafeWebhookUrlError) return `blocked: ${error.message}`;
@@ -57,10 +66,10 @@ export function createWebhookSender(options: SenderOptions) {
       attemptedAt,
       durationMs: Math.round(performance.now() - started),
       responseStatus: null,
-      responseBody: null,
-      error: null,
       retryAfter: undefined,
       ...fields,
+      responseBody: storable(fields.responseBody ?? null),
+      error: storable(fields.error ?? null),
     });
 
     let checked;
@@ -88,7 +97,7 @@ export function createWebhookSender(options: SenderOptions) {
       const finish = (fields: Partial<SendOutcome>) => {
         if (settled) return;
         settled = true;
-        resolve(outcome({ responseStatus: status, responseBody: status === null ? null : body.toString('utf8'), retryAfter, ...fields }));
+        resolve(outcome({ responseStatus: status, responseBody: status === null ? null : bodyText(body), retryAfter, ...fields }));
       };
       const stream = got.stream.post(checked.url.toString(), {
         body: request.body,

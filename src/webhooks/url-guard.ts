@@ -1,12 +1,29 @@
-import { lookup } from 'node:dns/promises';
+import { lookup as systemLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
+import type { Logger } from '../log.js';
 
-/** Why a webhook URL may not be called; the message is safe to show its owner. */
-export class UnsafeWebhookUrlError extends Error {}
+/**
+ * Why a webhook URL may not be called. The message is safe to show its owner: it never names an
+ * address the host resolved to, which could map the internal network; `detail` does, for the log.
+ */
+export class UnsafeWebhookUrlError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: { host: string; address: string; refusal: string },
+  ) {
+    super(message);
+  }
+}
+
+type Lookup = (host: string, options: { all: true; verbatim: true }) => Promise<{ address: string; family: number }[]>;
 
 export interface UrlGuardOptions {
   allowHttp: boolean;
   allowedCidrs: string[];
+  /** How long a host may take to resolve before the URL is refused. @default 5000 */
+  dnsTimeoutMs?: number;
+  /** The resolver. @default the system's, as `dns.lookup` */
+  lookup?: Lookup;
 }
 
 /** A URL that passed the guard, with the address to connect to: never looked up a second time. */
@@ -29,7 +46,13 @@ function refusal(address: ipaddr.IPv4 | ipaddr.IPv6): string | null {
   return null;
 }
 
-export function createUrlGuard(options: UrlGuardOptions) {
+/**
+ * Checks webhook URLs, at upload and again before every attempt. A refused address is logged, as
+ * the owner is not told it.
+ */
+export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
+  const dnsTimeoutMs = options.dnsTimeoutMs ?? 5_000;
+  const lookup: Lookup = options.lookup ?? systemLookup;
   const allowed = options.allowedCidrs.map((cidr) => ipaddr.parseCIDR(cidr));
   const isOpened = (address: ipaddr.IPv4 | ipaddr.IPv6) =>
     allowed.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
@@ -38,7 +61,10 @@ export function createUrlGuard(options: UrlGuardOptions) {
     const parsed = ipaddr.parse(raw);
     if (isOpened(parsed)) return;
     const reason = refusal(parsed);
-    if (reason) throw new UnsafeWebhookUrlError(`${host} resolves to ${raw}, a ${reason}; webhooks go only to public addresses`);
+    if (!reason) return;
+    const detail = { host, address: raw, refusal: reason };
+    log.warn(detail, 'refused a webhook URL');
+    throw new UnsafeWebhookUrlError('the webhook host resolves to a private or reserved address; webhooks go only to public ones', detail);
   }
 
   /** The checks that need no network: scheme, credentials, shape. */
@@ -59,20 +85,35 @@ export function createUrlGuard(options: UrlGuardOptions) {
     return url;
   }
 
+  /**
+   * The system resolver cannot be cancelled: past the timeout its answer is ignored. (It still
+   * holds a libuv thread until the system gives up.)
+   */
+  async function resolve(host: string): Promise<{ address: string; family: number }[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      const timedOut = new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved: DNS lookup timed out`);
+      timer = setTimeout(() => reject(timedOut), dnsTimeoutMs);
+    });
+    try {
+      return await Promise.race([
+        lookup(host, { all: true, verbatim: true }).catch(() => {
+          throw new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved`);
+        }),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Resolves the host and checks every address it has; the first one is where to connect. */
   async function check(raw: string): Promise<CheckedUrl> {
     const url = checkSyntax(raw);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    let addresses: { address: string; family: number }[];
-    if (ipaddr.isValid(host)) {
-      addresses = [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? 4 : 6 }];
-    } else {
-      try {
-        addresses = await lookup(host, { all: true, verbatim: true });
-      } catch {
-        throw new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved`);
-      }
-    }
+    const addresses = ipaddr.isValid(host)
+      ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? 4 : 6 }]
+      : await resolve(host);
     if (addresses.length === 0) throw new UnsafeWebhookUrlError(`the webhook host ${host} has no address`);
     for (const { address } of addresses) checkAddress(host, address);
     return { url, address: addresses[0].address, family: addresses[0].family as 4 | 6 };

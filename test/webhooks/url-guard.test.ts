@@ -1,8 +1,18 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
 import { UnsafeWebhookUrlError, createUrlGuard } from '../../src/webhooks/url-guard.js';
 
 // Only refused addresses and loopback appear here: a test never sends anything off this machine.
-const strict = createUrlGuard({ allowHttp: false, allowedCidrs: [] });
+const silent = createLogger('silent');
+const strict = createUrlGuard({ allowHttp: false, allowedCidrs: [] }, silent);
+const PRIVATE = 'the webhook host resolves to a private or reserved address; webhooks go only to public ones';
+
+async function refusalOf(url: string, guard = strict): Promise<UnsafeWebhookUrlError> {
+  const error = await guard.check(url).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(UnsafeWebhookUrlError);
+  return error as UnsafeWebhookUrlError;
+}
 
 describe('url guard', () => {
   it.each([
@@ -10,6 +20,12 @@ describe('url guard', () => {
     ['another scheme', 'ftp://127.0.0.1/hook', /must use https, not ftp/],
     ['credentials', 'https://user:pass@127.0.0.1/hook', /credentials/],
     ['not a URL', 'hook', /not an absolute URL/],
+    ['a name that does not resolve', 'https://no-such-host.invalid/hook', /no-such-host.invalid could not be resolved$/],
+  ])('refuses %s', async (_name, url, reason) => {
+    expect((await refusalOf(url)).message).toMatch(reason);
+  });
+
+  it.each([
     ['loopback', 'https://127.0.0.1/hook', /loopback/],
     ['loopback by name', 'https://localhost/hook', /loopback/],
     ['loopback in hex', 'https://0x7f000001/hook', /loopback/],
@@ -37,17 +53,34 @@ describe('url guard', () => {
     ['6to4 of loopback', 'https://[2002:7f00:1::1]/hook', /6to4/],
     ['Teredo', 'https://[2001::1]/hook', /teredo|reserved/],
     ['IPv4-compatible loopback', 'https://[::127.0.0.1]/hook', /outside global unicast|reserved/],
-    ['a name that does not resolve', 'https://no-such-host.invalid/hook', /could not be resolved/],
-  ])('refuses %s', async (_name, url, reason) => {
-    const error = await strict.check(url).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(UnsafeWebhookUrlError);
-    expect((error as Error).message).toMatch(reason);
+  ])('refuses %s, telling the owner no address', async (_name, url, range) => {
+    const error = await refusalOf(url);
+    expect(error.message).toBe(PRIVATE);
+    expect(error.detail?.refusal).toMatch(range);
+  });
+
+  it('logs the host and the address it refused', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    await refusalOf('https://localhost/hook', createUrlGuard({ allowHttp: false, allowedCidrs: [] }, log));
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ msg: 'refused a webhook URL', host: 'localhost', address: expect.stringMatching(/^(127\.0\.0\.1|::1)$/) }),
+    ]);
+  });
+
+  it('refuses a host whose lookup does not answer in time', async () => {
+    const hanging = createUrlGuard({ allowHttp: false, allowedCidrs: [], dnsTimeoutMs: 100, lookup: () => new Promise(() => {}) }, silent);
+    const started = Date.now();
+    expect((await refusalOf('https://slow.example/hook', hanging)).message).toBe(
+      'the webhook host slow.example could not be resolved: DNS lookup timed out',
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('opens WEBHOOK_ALLOWED_CIDRS, and http only with WEBHOOK_ALLOW_HTTP', async () => {
-    const opened = createUrlGuard({ allowHttp: true, allowedCidrs: ['127.0.0.0/8'] });
+    const opened = createUrlGuard({ allowHttp: true, allowedCidrs: ['127.0.0.0/8'] }, silent);
     await expect(opened.check('http://127.0.0.1:8080/hook')).resolves.toMatchObject({ address: '127.0.0.1', family: 4 });
-    await expect(opened.check('http://10.0.0.1/hook')).rejects.toThrow(/private/);
-    await expect(opened.check('http://[::1]/hook')).rejects.toThrow(/loopback/);
+    expect((await refusalOf('http://10.0.0.1/hook', opened)).detail?.refusal).toMatch(/private/);
+    expect((await refusalOf('http://[::1]/hook', opened)).detail?.refusal).toMatch(/loopback/);
   });
 });

@@ -1,0 +1,65 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startReceiver } from '../helpers/webhook-receiver.js';
+import { recordAttempts, type AttemptResult } from '../../src/webhooks/delivery-sql.js';
+
+let server: TestServer;
+let alice: string;
+let hook: Awaited<ReturnType<typeof startReceiver>>;
+
+beforeAll(async () => {
+  server = await startTestServer({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' });
+  alice = await server.tenant('alice');
+  hook = await startReceiver();
+});
+afterAll(async () => {
+  await hook.close();
+  await server.stop();
+});
+
+/** A delivery that the test holds as if it were a dispatcher sending it. */
+async function deliveryHeldBy(dispatcherId: string) {
+  const { body } = await uploadFile(server.url, alice, 'held', { variables: { webhookUrl: hook.url, webhookEvents: ['FILE_COMPLETED'] } });
+  const fileId = body.data.uploadFile.file.id;
+  await waitForTerminal(server.url, alice, fileId);
+  const { prisma } = server.service.db;
+  for (;;) {
+    const held = await prisma.webhookDelivery.updateMany({
+      where: { fileId, state: 'DELIVERED' },
+      data: { state: 'SENDING', lockedBy: dispatcherId, lockedUntil: new Date(Date.now() + 3_600_000) },
+    });
+    if (held.count === 1) return prisma.webhookDelivery.findFirstOrThrow({ where: { fileId } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const delivered = (delivery: { id: string; fileId: string; url: string }, responseBody: string): AttemptResult => ({
+  delivery,
+  attempt: { attemptedAt: new Date(), durationMs: 3, responseStatus: 200, responseBody, error: null },
+  resolution: { state: 'DELIVERED' },
+});
+
+describe('recordAttempts', () => {
+  it('records the others when one row of the batch is refused, and logs it', async () => {
+    const [good, bad] = [await deliveryHeldBy('test-dispatcher'), await deliveryHeldBy('test-dispatcher')];
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    // PostgreSQL text refuses NUL; the sender strips it, so only a direct call can write one.
+    const results = [delivered(good, 'ok'), delivered(bad, 'n\0l')];
+
+    const unrecorded = await recordAttempts(server.service.db.prisma, 'test-dispatcher', results, log);
+
+    expect([...unrecorded.keys()]).toEqual([results[1]]);
+    const rows = await server.service.db.prisma.webhookDelivery.findMany({
+      where: { id: { in: [good.id, bad.id] } },
+      include: { attempts: true },
+    });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect(byId.get(good.id)).toMatchObject({ state: 'DELIVERED', lockedBy: null });
+    expect(byId.get(good.id)!.attempts.map((attempt) => attempt.responseBody)).toContain('ok');
+    expect(byId.get(bad.id)).toMatchObject({ state: 'SENDING', lockedBy: 'test-dispatcher' });
+    expect(lines.map((line) => JSON.parse(line).msg)).toEqual(['could not record a batch of webhook attempts; recording them one by one']);
+  });
+});
