@@ -7,11 +7,6 @@ import { canonicalUuid } from '../uuid.js';
 
 export const FILE_STATUS_PATH = '/api/file/status';
 
-/** What a poller reads: the webhook payload's shape, with the ETA and the time of the change. */
-export function toLegacyStatus(event: StatusEvent) {
-  return { ...toSnakeCaseStatus(event), eta_seconds: event.etaSeconds, updated_at: event.updatedAt.toISOString() };
-}
-
 /** How long a poller should wait: a quarter of the remaining time, between 1 and 10 seconds. */
 function retryAfterSeconds(event: StatusEvent): number {
   if (event.etaSeconds === null) return 1;
@@ -67,6 +62,6 @@ export function createFileStatusRoute(deps: { statusCache: StatusCache; authenti
       res.end();
       return;
     }
-    sendJson(res, 200, toLegacyStatus(event), headers);
+    sendJson(res, 200, toSnakeCaseStatus(event), headers);
   };
 }

@@ -1,6 +1,6 @@
 import type { StatusEvent } from './model.js';
 
-/** The snake_case shape that REST pollers read and webhook payloads carry. */
+/** The snake_case shape that REST pollers read and webhook payloads carry as `data`. */
 export function toSnakeCaseStatus(event: StatusEvent) {
   return {
     file_id: event.fileId,
@@ -11,5 +11,7 @@ export function toSnakeCaseStatus(event: StatusEvent) {
     metadata: event.metadata,
     sequence: event.sequence,
     attempt: event.attempt,
+    eta_seconds: event.etaSeconds,
+    updated_at: event.updatedAt.toISOString(),
   };
 }
