@@ -21,8 +21,8 @@ export interface ClaimedDelivery {
 /**
  * One statement: lease due deliveries (and ones whose sender died mid-send), skipping those
  * another dispatcher is claiming, hosts already at their concurrency limit, and any delivery
- * with an earlier one for the same file and URL still unsent: per file and URL, one at a time,
- * in sequence order.
+ * with an earlier one for the same file and URL still unsent or any one in flight: per file and
+ * URL, one at a time, in sequence order.
  */
 export async function claimDeliveries(
   prisma: PrismaClient,
@@ -41,7 +41,10 @@ export async function claimDeliveries(
           AND d.host <> ALL(${busyHosts}::text[])
           AND NOT EXISTS (
             SELECT 1 FROM webhook_delivery e
-            WHERE e.file_id = d.file_id AND e.url = d.url AND e.sequence < d.sequence AND e.state IN ('PENDING', 'SENDING'))
+            WHERE e.file_id = d.file_id AND e.url = d.url AND e.id <> d.id
+              AND ((e.sequence < d.sequence AND e.state IN ('PENDING', 'SENDING'))
+                   -- a later one in flight: an earlier one was redelivered meanwhile
+                   OR (e.state = 'SENDING' AND e.locked_until >= now())))
         ORDER BY d.next_attempt_at, d.sequence
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED)

@@ -318,6 +318,39 @@ describe('redeliverWebhook and tenants', () => {
     expect(errors.flat()).toEqual([]);
   });
 
+  it('holds a redelivery back while a later delivery to the same URL is in flight', async () => {
+    const sequenceOf = (request: { body: string }) => JSON.parse(request.body).data.sequence;
+    // The second request (sequence 2) hangs until the attempt times out (WEBHOOK_TIMEOUT_MS, 500 ms).
+    const hook = await receiver((_request, index, res) => {
+      if (index !== 1) answer(204)(_request, index, res);
+    });
+    const { prisma } = server.service.db;
+    const { status } = server.service.services;
+    const tenant = await prisma.tenant.findUniqueOrThrow({ where: { name: 'alice' } });
+    const file = await prisma.file.create({
+      data: {
+        tenantId: tenant.id,
+        filename: 'one.txt',
+        mimeType: 'text/plain',
+        size: 1,
+        sha256: '0'.repeat(64),
+        webhookUrl: hook.url,
+        webhookEvents: ['file.processing'],
+      },
+    });
+    status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
+    const [first] = await settled(file.id);
+    await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
+    await hook.until((received) => received.length === 2);
+    const hangingSince = hook.received[1].receivedAt;
+
+    const { body } = await graphql(server.url, alice, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }', { id: first.id });
+    expect(body.errors).toBeUndefined();
+    await hook.until((received) => received.length >= 4);
+    expect(hook.received.map(sequenceOf).slice(0, 4)).toEqual([1, 2, 1, 2]);
+    expect(hook.received[2].receivedAt - hangingSince).toBeGreaterThanOrEqual(450);
+  });
+
   it.each(['not-a-uuid', '00000000-0000-4000-8000-000000000000'])('answers redelivery of %s with NOT_FOUND', async (id) => {
     const { body } = await graphql(server.url, alice, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }', { id });
     expect(body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
