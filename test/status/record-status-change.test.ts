@@ -78,6 +78,16 @@ describe('StatusRecorder', () => {
     expect(over!.progress).toBe(100);
   });
 
+  it('never moves the stage back within an attempt, as a worker that lost its lease would', async () => {
+    const fileId = await newFile();
+    await recorder.record({ fileId, status: 'PROCESSING', stage: 'STORING', progress: 90 });
+    const late = await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: 40 });
+    expect(late).toMatchObject({ stage: 'STORING', progress: 90 });
+    expect(await db.prisma.fileStatus.findUniqueOrThrow({ where: { fileId } })).toMatchObject({ stage: 'STORING' });
+    const done = await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    expect(done).toMatchObject({ stage: 'DONE' });
+  });
+
   it('drops a change after a terminal status, and a change of an unknown file, and stores nothing for them', async () => {
     const fileId = await newFile();
     await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
