@@ -9,7 +9,12 @@ export interface ClaimedJob {
   maxAttempts: number;
 }
 
-/** Adds a job inside the caller's transaction. A job with the key of a live one is not added twice. */
+/**
+ * Adds a job inside the caller's transaction. One job per key: a job added with the key of one
+ * still in the table replaces it, to run from the start. That one may be a job whose worker is
+ * giving it up (a retryFile right after the FAILED it recorded): taken from that worker, it is no
+ * longer its to remove.
+ */
 export async function addJob(
   tx: Prisma.TransactionClient,
   job: { task: string; payload: Prisma.InputJsonValue; key: string; maxAttempts: number },
@@ -17,7 +22,9 @@ export async function addJob(
   await tx.$executeRaw`
     INSERT INTO job (task, payload, key, max_attempts)
     VALUES (${job.task}, ${JSON.stringify(job.payload)}::jsonb, ${job.key}, ${job.maxAttempts})
-    ON CONFLICT (key) DO NOTHING`;
+    ON CONFLICT (key) DO UPDATE SET
+      task = EXCLUDED.task, payload = EXCLUDED.payload, max_attempts = EXCLUDED.max_attempts, attempts = 0,
+      run_at = now(), locked_by = NULL, locked_until = NULL, last_error = NULL`;
 }
 
 /**

@@ -55,6 +55,22 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10
 }
 
 describe('Worker', () => {
+  it('runs a job queued again while its last attempt was being given up', async () => {
+    let runs = 0;
+    startWorker({
+      once: {
+        run: async () => {
+          if (++runs === 1) throw new PermanentJobError('refused');
+        },
+        // As retryFile does after the FAILED that giving up records, before the job is removed.
+        onGiveUp: () => queue('once', 'given-up'),
+      },
+    });
+    await queue('once', 'given-up');
+    await until(() => runs === 2);
+    await until(async () => (await db.prisma.job.count()) === 0);
+  });
+
   it('retries a failing task with growing delays, then gives up once', async () => {
     const attempts: number[] = [];
     const givenUp: unknown[] = [];
