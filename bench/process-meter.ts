@@ -12,12 +12,12 @@ function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 let clockTicksPerSecond: number | undefined;
 
-/** User plus system CPU time the process has used so far. */
-function cpuSeconds(pid: number): number {
+/** User and system (kernel) CPU time the process has used so far. */
+function cpuSeconds(pid: number): { user: number; system: number } {
   clockTicksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
   // The command name, in parentheses, may hold spaces: count fields from after it.
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  return { user: Number(fields[11]) / clockTicksPerSecond, system: Number(fields[12]) / clockTicksPerSecond };
 }
 
 export interface ProcessUsage {
@@ -25,6 +25,8 @@ export interface ProcessUsage {
   rssPeakBytes: number;
   rssGrowthBytes: number;
   cpuSeconds: number;
+  /** The part of cpuSeconds spent in the kernel: writing, and reclaiming page cache. */
+  systemCpuSeconds: number;
 }
 
 /**
@@ -55,7 +57,14 @@ export function meterProcess(pid: number): { stop(): ProcessUsage } {
       clearInterval(timer);
       sample();
       if (highWaterMarkReset) rssPeakBytes = Math.max(rssPeakBytes, statusField(pid, 'VmHWM'));
-      return { rssBeforeBytes, rssPeakBytes, rssGrowthBytes: rssPeakBytes - rssBeforeBytes, cpuSeconds: cpuSeconds(pid) - cpuBefore };
+      const cpu = cpuSeconds(pid);
+      return {
+        rssBeforeBytes,
+        rssPeakBytes,
+        rssGrowthBytes: rssPeakBytes - rssBeforeBytes,
+        cpuSeconds: cpu.user + cpu.system - cpuBefore.user - cpuBefore.system,
+        systemCpuSeconds: cpu.system - cpuBefore.system,
+      };
     },
   };
 }

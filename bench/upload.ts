@@ -70,7 +70,7 @@ function uploadToService(service: ServiceUnderTest, file: FileToSend): Promise<M
 
 function describe(measurement: Measurement): string {
   const { megabytesPerSecond, server } = measurement;
-  return `${formatNumber(megabytesPerSecond, 1)} MB/s, server RSS +${formatNumber(server.rssGrowthBytes / MiB, 1)} MiB, server CPU ${formatNumber(server.cpuSeconds, 2)} s`;
+  return `${formatNumber(megabytesPerSecond, 1)} MB/s, server RSS +${formatNumber(server.rssGrowthBytes / MiB, 1)} MiB, server CPU ${formatNumber(server.cpuSeconds, 2)} s (kernel ${formatNumber(server.systemCpuSeconds, 2)} s)`;
 }
 
 export async function benchUpload({ bytes, rounds }: UploadBenchOptions): Promise<ResultRow[]> {
