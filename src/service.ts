@@ -15,7 +15,7 @@ import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
 import { StatusCache } from './status/status-cache.js';
 import { BlobStore } from './storage/blob-store.js';
-import { isUuid } from './uuid.js';
+import { startLeftoverSweeps } from './storage/leftover-sweeps.js';
 import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { createWebhookSender } from './webhooks/send-webhook.js';
@@ -53,13 +53,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (busTarget) stops.push(() => busTarget.close());
     const bus = createStatusBus(busTarget?.target, { changedSince: (since) => readStatusesChangedSince(db.prisma, since), log });
     const blobs = new BlobStore(config.dataDir);
-    if (db.kind === 'embedded') {
-      const swept = await blobs.sweepLeftovers(async (ids) => {
-        const rows = await db.prisma.file.findMany({ where: { id: { in: ids.filter(isUuid) } }, select: { id: true } });
-        return new Set(rows.map((row) => row.id));
-      });
-      if (swept) log.info({ files: swept }, 'removed uploads left unfinished by a process that died');
-    }
+    const stopSweeps = await startLeftoverSweeps(db, blobs, log);
+    stops.push(async () => stopSweeps());
     const status = new StatusRecorder(db.prisma, bus);
     const guard = createUrlGuard(config.webhooks, log);
     const services: Services = {

@@ -88,17 +88,25 @@ export class BlobStore {
   }
 
   /**
-   * Removes what a killed process left mid-write: partial uploads, and uploads that no file row
-   * owns (killed between moving the bytes and committing the row). Only safe while no other
-   * process writes to this directory.
+   * Removes what a killed process left mid-write: partial uploads, temporary outputs, and uploads
+   * that no file row owns (killed between moving the bytes and committing the row). Spares files
+   * written in the last `olderThanMs`, which a live process sharing this directory may still own.
    */
-  async sweepLeftovers(isOwned: (fileIds: string[]) => Promise<Set<string>>): Promise<number> {
-    const names = await fsp.readdir(this.incomingDir);
-    const finished = names.filter((name) => !name.endsWith('.part'));
+  async sweepLeftovers(isOwned: (fileIds: string[]) => Promise<Set<string>>, olderThanMs = 0): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    const old = async (directory: string) => {
+      const names = await fsp.readdir(directory);
+      const stats = await Promise.all(names.map((name) => fsp.stat(path.join(directory, name)).catch(() => null)));
+      return names.filter((_name, index) => stats[index] !== null && stats[index]!.mtimeMs <= cutoff);
+    };
+    const incoming = await old(this.incomingDir);
+    const finished = incoming.filter((name) => !name.endsWith('.part'));
     const owned = await isOwned(finished);
-    const leftovers = [...names.filter((name) => name.endsWith('.part')), ...finished.filter((id) => !owned.has(id))];
-    await Promise.all(leftovers.map((name) => fsp.rm(path.join(this.incomingDir, name), { force: true })));
-    await Promise.all((await fsp.readdir(this.tmpDir)).map((name) => fsp.rm(path.join(this.tmpDir, name), { force: true })));
+    const leftovers = [
+      ...incoming.filter((name) => name.endsWith('.part') || !owned.has(name)).map((name) => path.join(this.incomingDir, name)),
+      ...(await old(this.tmpDir)).map((name) => path.join(this.tmpDir, name)),
+    ];
+    await Promise.all(leftovers.map((leftover) => fsp.rm(leftover, { force: true })));
     return leftovers.length;
   }
 
