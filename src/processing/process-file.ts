@@ -12,6 +12,8 @@ export const PROCESS_FILE_TASK = 'process-file';
 
 export interface ProcessFilePayload {
   fileId: string;
+  /** The attempt the job runs: its status changes are dropped once the file is on another. */
+  attempt: number;
 }
 
 /** Progress at the start of each stage; CONVERTING fills the span up to STORING as it reads. */
@@ -37,15 +39,15 @@ interface ProcessFileDeps {
 
 export function processFileTask(deps: ProcessFileDeps): TaskHandler {
   return {
-    run: (payload, context) => processFile(deps, (payload as ProcessFilePayload).fileId, context),
+    run: (payload, context) => processFile(deps, payload as ProcessFilePayload, context),
 
     async onGiveUp(payload, error) {
-      const { fileId } = payload as ProcessFilePayload;
+      const { fileId, attempt } = payload as ProcessFilePayload;
       const rejected = error instanceof RejectedFileError;
       const message = rejected
         ? error.message
         : 'Processing failed after several attempts because of an internal error. Retry the file later.';
-      await deps.status.record({ fileId, status: 'FAILED', progress: 0, message });
+      await deps.status.record({ fileId, attempt, status: 'FAILED', progress: 0, message });
       // A retry would give rejected bytes the same verdict; any other failure keeps them for retryFile.
       if (rejected) await deps.blobs.remove(deps.blobs.incomingPath(fileId));
     },
@@ -57,13 +59,13 @@ export function processFileTask(deps: ProcessFileDeps): TaskHandler {
  * all again, and only the stages from the one already reported on are announced again, so the
  * stage never goes back within an attempt.
  */
-async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: TaskContext): Promise<void> {
+async function processFile(deps: ProcessFileDeps, { fileId, attempt }: ProcessFilePayload, { signal }: TaskContext): Promise<void> {
   const file = await deps.prisma.file.findUnique({ where: { id: fileId }, include: { status: true } });
   if (!file?.status || isTerminal(file.status.status as FileState)) return;
   const reached = STAGES.indexOf(file.status.stage as Stage);
   const announce: Announce = async (stage, change = {}) => {
     if (STAGES.indexOf(stage) < reached) return;
-    await deps.status.record({ fileId, status: 'PROCESSING', stage, progress: STAGE_PROGRESS[stage], ...change });
+    await deps.status.record({ fileId, attempt, status: 'PROCESSING', stage, progress: STAGE_PROGRESS[stage], ...change });
   };
 
   const incoming = deps.blobs.incomingPath(fileId);
@@ -97,7 +99,7 @@ async function processFile(deps: ProcessFileDeps, fileId: string, { signal }: Ta
 
   await announce('STORING');
   await deps.blobs.storeBlob(original, file.sha256);
-  await deps.status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+  await deps.status.record({ fileId, attempt, status: 'COMPLETED', stage: 'DONE', progress: 100 });
 }
 
 /** Reports a stage's progress in steps, never more than one write at a time. */

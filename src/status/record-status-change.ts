@@ -15,6 +15,8 @@ export interface StatusChange {
   message?: string | null;
   /** Merged into the current metadata. */
   metadata?: Metadata;
+  /** The attempt this change belongs to; once the file is on another, the change is dropped. Unset: the current one. */
+  attempt?: number;
 }
 
 /**
@@ -107,7 +109,7 @@ export class StatusRecorder {
              attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"
       FROM record_status_change(${change.fileId}::uuid, ${change.status}::text, ${change.stage ?? null}::text,
                                 ${Math.round(change.progress)}::int, ${change.message ?? null}::text,
-                                ${JSON.stringify(change.metadata ?? {})}::jsonb)`;
+                                ${JSON.stringify(change.metadata ?? {})}::jsonb, ${change.attempt ?? null}::int)`;
     if (!recorded) return null;
     const event = toStatusEvent(recorded);
     this.publish(event);

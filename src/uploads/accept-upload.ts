@@ -78,7 +78,7 @@ export async function acceptUpload(
         },
       });
       const queued = await deps.status.recordQueued(tx, row, {});
-      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId: id }, key: `file:${id}`, maxAttempts: deps.jobMaxAttempts });
+      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId: id, attempt: 1 }, key: `file:${id}`, maxAttempts: deps.jobMaxAttempts });
       return { row, queued };
     });
     deps.status.publish(status.queued);
@@ -98,7 +98,7 @@ export async function retryFile(deps: UploadDeps, tenantId: string, fileId: stri
     if (!file || file.tenantId !== tenantId) return null;
     const retried = await deps.status.recordRetry(tx, fileId);
     if (retried) {
-      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId }, key: `file:${fileId}`, maxAttempts: deps.jobMaxAttempts });
+      await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId, attempt: retried.attempt }, key: `file:${fileId}`, maxAttempts: deps.jobMaxAttempts });
     }
     return retried;
   });

@@ -47,7 +47,7 @@ async function rewindTo(fileId: string, stage: Stage): Promise<number> {
       where: { fileId },
       data: { status: event.status, stage: event.stage, progress: event.progress, message: null, sequence: event.sequence },
     });
-    await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId }, key: `file:${fileId}`, maxAttempts: 1 });
+    await addJob(tx, { task: PROCESS_FILE_TASK, payload: { fileId, attempt: event.attempt }, key: `file:${fileId}`, maxAttempts: 1 });
   });
   return event.sequence;
 }

@@ -88,6 +88,22 @@ describe('StatusRecorder', () => {
     expect(done).toMatchObject({ stage: 'DONE' });
   });
 
+  it("drops a change of an attempt the file has moved on from, as a late write of a retried attempt's worker", async () => {
+    const fileId = await newFile();
+    await recorder.record({ fileId, attempt: 1, status: 'FAILED', progress: 0, message: 'broke' });
+    const retried = await db.prisma.$transaction((tx) => recorder.recordRetry(tx, fileId));
+    expect(retried).toMatchObject({ attempt: 2, status: 'PROCESSING', stage: 'QUEUED' });
+    expect(await recorder.record({ fileId, attempt: 1, status: 'FAILED', progress: 0, message: 'late' })).toBeNull();
+    expect(await recorder.record({ fileId, attempt: 1, status: 'COMPLETED', stage: 'DONE', progress: 100 })).toBeNull();
+    expect(await recorder.record({ fileId, attempt: 2, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 })).toMatchObject({ attempt: 2 });
+    expect((await storedEvents(fileId)).map((event) => [event.attempt, event.status, event.stage])).toEqual([
+      [1, 'PROCESSING', 'QUEUED'],
+      [1, 'FAILED', 'QUEUED'],
+      [2, 'PROCESSING', 'QUEUED'],
+      [2, 'PROCESSING', 'VALIDATING'],
+    ]);
+  });
+
   it('drops a change after a terminal status, and a change of an unknown file, and stores nothing for them', async () => {
     const fileId = await newFile();
     await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
