@@ -47,9 +47,10 @@ export function processFileTask(deps: ProcessFileDeps): TaskHandler {
       const message = rejected
         ? error.message
         : 'Processing failed after several attempts because of an internal error. Retry the file later.';
-      await deps.status.record({ fileId, attempt, status: 'FAILED', progress: 0, message });
+      const failed = await deps.status.record({ fileId, attempt, status: 'FAILED', progress: 0, message });
       // A retry would give rejected bytes the same verdict; any other failure keeps them for retryFile.
-      if (rejected) await deps.blobs.remove(deps.blobs.incomingPath(fileId));
+      // Not recorded: the file is on another attempt, which may be reading them.
+      if (rejected && failed) await deps.blobs.remove(deps.blobs.incomingPath(fileId));
     },
   };
 }

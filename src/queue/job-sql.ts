@@ -12,8 +12,8 @@ export interface ClaimedJob {
 /**
  * Adds a job inside the caller's transaction. One job per key: a job added with the key of one
  * still in the table replaces it, to run from the start. That one may be a job whose worker is
- * giving it up (a retryFile right after the FAILED it recorded): taken from that worker, it is no
- * longer its to remove.
+ * giving it up (a retryFile right after the FAILED it recorded): the replacement gets a new id, so
+ * that the worker's completing, abandoning or retrying of the old id no longer touches it.
  */
 export async function addJob(
   tx: Prisma.TransactionClient,
@@ -23,7 +23,7 @@ export async function addJob(
     INSERT INTO job (task, payload, key, max_attempts)
     VALUES (${job.task}, ${JSON.stringify(job.payload)}::jsonb, ${job.key}, ${job.maxAttempts})
     ON CONFLICT (key) DO UPDATE SET
-      task = EXCLUDED.task, payload = EXCLUDED.payload, max_attempts = EXCLUDED.max_attempts, attempts = 0,
+      id = EXCLUDED.id, task = EXCLUDED.task, payload = EXCLUDED.payload, max_attempts = EXCLUDED.max_attempts, attempts = 0,
       run_at = now(), locked_by = NULL, locked_until = NULL, last_error = NULL`;
 }
 

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROCESS_FILE_TASK } from '../../src/processing/process-file.js';
+import { createLogger } from '../../src/log.js';
+import { PROCESS_FILE_TASK, RejectedFileError, processFileTask } from '../../src/processing/process-file.js';
 import { addJob } from '../../src/queue/job-sql.js';
 import type { Stage } from '../../src/status/model.js';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
@@ -130,6 +131,27 @@ describe('the incoming upload of a file that ends without being stored', () => {
         fs.rmSync(blobs, { force: true });
         fs.renameSync(`${blobs}.aside`, blobs);
       }
+    }
+  });
+
+  it('is kept when a late give-up of an earlier attempt refuses it: the retry may be reading it', async () => {
+    const content = 'read by the retry\n';
+    const blobs = path.join(server.dataDir, 'blobs');
+    fs.renameSync(blobs, `${blobs}.aside`);
+    fs.writeFileSync(blobs, 'in the way');
+    try {
+      const { fileId } = await processed(content);
+      await graphql(server.url, key, RETRY, { id: fileId });
+      const { prisma, status, blobs: store } = server.service.services;
+      const task = processFileTask({ prisma, status, blobs: store, allowedTypes: ['text/*'], log: createLogger('silent') });
+      await task.onGiveUp({ fileId, attempt: 1 }, new RejectedFileError('late verdict of attempt 1'));
+      const after = await waitForTerminal(server.url, key, fileId);
+      expect(after).toMatchObject({ attempt: 2 });
+      expect(after.message).not.toMatch(/late verdict/);
+      expect(fs.readFileSync(incomingPath(fileId), 'utf8')).toBe(content);
+    } finally {
+      fs.rmSync(blobs, { force: true });
+      fs.renameSync(`${blobs}.aside`, blobs);
     }
   });
 });

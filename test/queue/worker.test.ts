@@ -55,19 +55,30 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10
 }
 
 describe('Worker', () => {
-  it('runs a job queued again while its last attempt was being given up', async () => {
+  it('runs a job queued again while its last attempt was being given up, with retries of its own', async () => {
     let runs = 0;
-    startWorker({
+    const worker = startWorker({
       once: {
         run: async () => {
-          if (++runs === 1) throw new PermanentJobError('refused');
+          runs++;
+          if (runs === 1) throw new PermanentJobError('refused');
+          // The second job fails once: it must still be in the table to be retried.
+          if (runs === 2) {
+            await sleep(200);
+            throw new Error('transient');
+          }
         },
-        // As retryFile does after the FAILED that giving up records, before the job is removed.
-        onGiveUp: () => queue('once', 'given-up'),
+        // As retryFile does after the FAILED that giving up records, before the job is removed;
+        // the same worker takes the new job before its old one is abandoned.
+        onGiveUp: async () => {
+          await queue('once', 'given-up');
+          worker.wake();
+          await sleep(100);
+        },
       },
     });
     await queue('once', 'given-up');
-    await until(() => runs === 2);
+    await until(() => runs === 3);
     await until(async () => (await db.prisma.job.count()) === 0);
   });
 

@@ -104,6 +104,13 @@ describe('StatusRecorder', () => {
     ]);
   });
 
+  it('still answers the previous release, which calls without an attempt, during a rolling deploy', async () => {
+    const fileId = await newFile();
+    const rows = await db.prisma.$queryRaw<{ sequence: number; stage: string }[]>`
+      SELECT sequence, stage FROM record_status_change(${fileId}::uuid, 'PROCESSING', 'VALIDATING', 5, NULL, '{}'::jsonb)`;
+    expect(rows).toEqual([{ sequence: 2, stage: 'VALIDATING' }]);
+  });
+
   it('drops a change after a terminal status, and a change of an unknown file, and stores nothing for them', async () => {
     const fileId = await newFile();
     await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });

@@ -1,8 +1,6 @@
 -- record_status_change of one attempt: a change names the attempt it belongs to, and is dropped
 -- once the file has moved on to another (a late write of a worker whose attempt failed and was
 -- retried must not land on the retry). NULL names whichever attempt is current.
-DROP FUNCTION record_status_change(uuid, text, text, integer, text, jsonb);
-
 CREATE FUNCTION record_status_change(
   p_file_id uuid, p_status text, p_stage text, p_progress integer, p_message text, p_metadata jsonb,
   p_attempt integer
@@ -42,3 +40,11 @@ BEGIN
   RETURNING * INTO recorded;
   RETURN NEXT recorded;
 END $$;
+
+-- The previous signature stays, as a wrapper, for processes of the previous release that still run
+-- during a rolling deploy on PostgreSQL. Drop it in a later release.
+CREATE OR REPLACE FUNCTION record_status_change(
+  p_file_id uuid, p_status text, p_stage text, p_progress integer, p_message text, p_metadata jsonb
+) RETURNS SETOF file_status_event LANGUAGE sql AS $$
+  SELECT * FROM record_status_change(p_file_id, p_status, p_stage, p_progress, p_message, p_metadata, NULL::integer)
+$$;
