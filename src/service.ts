@@ -51,7 +51,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
     const busTarget = db.kind === 'postgres' ? await createPostgresEventTarget(config.databaseUrl!, log) : undefined;
     if (busTarget) stops.push(() => busTarget.close());
-    const bus = createStatusBus(busTarget?.target, { changedSince: (since) => readStatusesChangedSince(db.prisma, since), log });
+    // Only the API has watchers to catch up after a bus outage; a worker's dispatcher polls anyway.
+    const resync = config.role === 'worker' ? undefined : { changedSince: (since: Date) => readStatusesChangedSince(db.prisma, since), log };
+    const bus = createStatusBus(busTarget?.target, resync);
     const blobs = new BlobStore(config.dataDir);
     const stopSweeps = await startLeftoverSweeps(db, blobs, log);
     stops.push(async () => stopSweeps());

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
 import type { Logger } from '../log.js';
@@ -7,25 +8,54 @@ const RECONNECT_MS = 1_000;
 /** Publications waiting for the connection to come back; past this the oldest are dropped (and logged). */
 const MAX_WAITING_PUBLICATIONS = 10_000;
 
-/** Dispatched locally, never sent: the listening connection is back after it was down since `detail.downSince`. */
+/** Dispatched locally, never sent: the listening connection is back; it last answered at `detail.downSince` (database time). */
 export const RECONNECTED = 'bus:reconnected';
+
+export interface PostgresEventTargetOptions {
+  /**
+   * How often the listening connection is asked for the time. A connection that a NAT or firewall
+   * dropped silently gives no error for hours (TCP keepalive); an unanswered heartbeat finds it.
+   * @default 5000
+   */
+  heartbeatMs?: number;
+}
+
+/** A server error about the query itself, not the connection: sending it again would fail again. */
+function isQueryError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
+}
 
 /**
  * An event target whose events travel through PostgreSQL LISTEN/NOTIFY, so that the API process
  * hears the changes that worker processes record. While the connection is down, publications wait
  * for it, in order. Notifications sent by others meanwhile are gone: RECONNECTED tells the
- * listeners to read what changed from the tables.
+ * listeners since when to read what changed from the tables.
  */
 export async function createPostgresEventTarget(
   connectionString: string,
   log: Logger,
+  { heartbeatMs = 5_000 }: PostgresEventTargetOptions = {},
 ): Promise<{ target: TypedEventTarget<CustomEvent>; close(): Promise<void> }> {
   const local = new EventTarget();
   let client: pg.Client | undefined;
   let connected: Promise<pg.Client>;
+  /** When the listening connection last answered, by the database's clock. */
+  let lastAnswer: Date;
   const waiting: string[] = [];
+  let droppedWhileFull = 0;
   let sending: Promise<void> | undefined;
   let closed = false;
+
+  const lose = (lost: pg.Client, error: unknown): void => {
+    if (closed || lost !== client) return;
+    log.error({ err: error }, 'bus connection lost; reconnecting');
+    client = undefined;
+    // A half-open socket would wait for TCP to give up: cut it.
+    (lost as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
+    connected = reconnect(lastAnswer);
+    connected.catch(() => {}); // rejects only on close, and the sender handles that
+  };
 
   const connect = async (): Promise<pg.Client> => {
     const next = new pg.Client({ connectionString, keepAlive: true, application_name: 'filestatus-bus' });
@@ -37,15 +67,18 @@ export async function createPostgresEventTarget(
         log.error({ err: error }, 'unreadable bus notification');
       }
     });
-    next.on('error', (error) => {
-      if (closed || next !== client) return;
-      log.error({ err: error }, 'bus connection lost; reconnecting');
-      client = undefined;
-      connected = reconnect(new Date());
-      connected.catch(() => {}); // rejects only on close, and the sender handles that
-    });
-    await next.connect();
-    await next.query(`LISTEN ${CHANNEL}`);
+    next.on('error', (error) => lose(next, error));
+    next.on('end', () => lose(next, new Error('the server closed the bus connection')));
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${CHANNEL}`);
+      const { rows } = await next.query<{ now: Date }>('SELECT now() AS now');
+      if (closed) throw new Error('bus closed');
+      lastAnswer = rows[0].now;
+    } catch (error) {
+      await next.end().catch(() => {});
+      throw error;
+    }
     client = next;
     return next;
   };
@@ -66,8 +99,22 @@ export async function createPostgresEventTarget(
   connected = connect();
   await connected;
 
-  // One NOTIFY at a time, in publish order (pg does not want overlapping queries on one client); a
-  // failed one is sent again on the next connection.
+  const heartbeat = setInterval(() => {
+    const current = client;
+    if (!current) return;
+    const timeout = setTimeout(() => lose(current, new Error('the bus connection did not answer its heartbeat')), heartbeatMs);
+    current.query<{ now: Date }>('SELECT now() AS now').then(
+      ({ rows }) => {
+        clearTimeout(timeout);
+        if (current === client) lastAnswer = rows[0].now;
+      },
+      () => clearTimeout(timeout), // the connection's own error event says what happened
+    );
+  }, heartbeatMs);
+  heartbeat.unref();
+
+  // One NOTIFY at a time, in publish order (pg does not want overlapping queries on one client); one
+  // that failed with the connection is sent again on the next.
   const sendWaiting = async (): Promise<void> => {
     while (waiting.length > 0 && !closed) {
       try {
@@ -76,12 +123,20 @@ export async function createPostgresEventTarget(
         waiting.shift();
       } catch (error) {
         if (closed) return;
+        if (isQueryError(error)) {
+          waiting.shift();
+          log.error({ err: error }, 'the bus refused a publication; dropped it');
+          continue;
+        }
         log.warn({ err: error }, 'could not publish on the bus; will send again when reconnected');
         await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
       }
     }
+    if (droppedWhileFull > 0) {
+      log.error({ dropped: droppedWhileFull }, 'bus was down too long: dropped the oldest waiting publications');
+      droppedWhileFull = 0;
+    }
   };
-
   const startSending = (): void => {
     sending ??= sendWaiting().finally(() => {
       sending = undefined;
@@ -96,7 +151,7 @@ export async function createPostgresEventTarget(
     dispatchEvent(event) {
       if (waiting.length >= MAX_WAITING_PUBLICATIONS) {
         waiting.shift();
-        log.error({ waiting: waiting.length }, 'bus down too long: dropped the oldest waiting publication');
+        droppedWhileFull++;
       }
       waiting.push(JSON.stringify({ type: event.type, detail: event.detail }));
       startSending();
@@ -106,6 +161,7 @@ export async function createPostgresEventTarget(
   return {
     target,
     async close() {
+      clearInterval(heartbeat);
       // Flush what is waiting, unless the database is away for long.
       await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, 2 * RECONNECT_MS).unref())]);
       closed = true;

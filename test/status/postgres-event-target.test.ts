@@ -1,8 +1,9 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/log.js';
@@ -21,10 +22,13 @@ let db: Database;
 let tenantId: string;
 const closers: (() => Promise<void>)[] = [];
 
-/** Two processes' buses on one database: `publisher` records changes, `listener` serves a watcher. */
-async function twoBuses(): Promise<{ publisher: StatusRecorder; listener: StatusBus }> {
+/**
+ * Two processes' buses on one database: `publisher` records changes, `listener` serves a watcher.
+ * The listener may connect through another URL (a proxy).
+ */
+async function twoBuses(listenerUrl = database.url!): Promise<{ publisher: StatusRecorder; listener: StatusBus }> {
   const publishing = await createPostgresEventTarget(database.url!, log);
-  const listening = await createPostgresEventTarget(database.url!, log);
+  const listening = await createPostgresEventTarget(listenerUrl, log, { heartbeatMs: 300 });
   closers.push(publishing.close, listening.close);
   const listener = createStatusBus(listening.target, { changedSince: (since) => readStatusesChangedSince(db.prisma, since), log });
   return { publisher: new StatusRecorder(db.prisma, createStatusBus(publishing.target)), listener };
@@ -41,6 +45,40 @@ async function cutBusConnection(which: 'oldest' | 'newest'): Promise<void> {
   );
   await admin.end();
   expect(rows).toEqual([{ pg_terminate_backend: true }]);
+}
+
+/**
+ * A TCP proxy to PostgreSQL whose open connections can go silent, as when a NAT or firewall forgets
+ * a flow: no error, no data. New connections go through.
+ */
+async function silencingProxy(): Promise<{ url: string; silence(): void; close(): void }> {
+  const silenced = new Set<net.Socket>();
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(new URL(database.url!).port || 5432), '127.0.0.1');
+    open.add(client);
+    client.on('data', (data) => silenced.has(client) || upstream.write(data));
+    upstream.on('data', (data) => silenced.has(client) || client.write(data));
+    for (const socket of [client, upstream]) {
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+        open.delete(client);
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(database.url!);
+  url.port = String((server.address() as net.AddressInfo).port);
+  return {
+    url: url.toString(),
+    silence: () => open.forEach((socket) => silenced.add(socket)),
+    close: () => {
+      open.forEach((socket) => socket.destroy());
+      server.close();
+    },
+  };
 }
 
 async function newFile(recorder: StatusRecorder): Promise<string> {
@@ -81,6 +119,34 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
     await cutBusConnection('oldest');
     await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
     expect((await rest(stream)).map((event) => [event.sequence, event.status])).toEqual([[2, 'COMPLETED']]);
+  }, 15_000);
+
+  it('drops a publication the server refuses, and sends the ones after it', async () => {
+    const publishing = await createPostgresEventTarget(database.url!, log);
+    const listening = await createPostgresEventTarget(database.url!, log);
+    closers.push(publishing.close, listening.close);
+    const heard: unknown[] = [];
+    listening.target.addEventListener('probe', (event) => heard.push((event as CustomEvent).detail));
+    // NOTIFY takes at most 8000 bytes.
+    publishing.target.dispatchEvent(new CustomEvent('probe', { detail: 'x'.repeat(10_000) }));
+    publishing.target.dispatchEvent(new CustomEvent('probe', { detail: 'after it' }));
+    await vi.waitFor(() => expect(heard).toEqual(['after it']), { timeout: 5_000 });
+  });
+
+  it("finds a listener's connection that went silent, and catches its watcher up on what it missed", async () => {
+    const proxy = await silencingProxy();
+    closers.push(async () => proxy.close());
+    const { publisher, listener } = await twoBuses(proxy.url);
+    const fileId = await newFile(publisher);
+    const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
+    expect((await stream.next()).value).toMatchObject({ sequence: 1 });
+    proxy.silence();
+    await publisher.record({ fileId, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
+    await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    expect((await rest(stream)).map((event) => [event.sequence, event.stage])).toEqual([
+      [2, 'VALIDATING'],
+      [3, 'DONE'],
+    ]);
   }, 15_000);
 
   it("catches a watcher up on the changes sent while the listener's connection was down", async () => {
