@@ -21,18 +21,18 @@ export interface StatusChange {
 
 /**
  * Writes the current row and appends the event in one statement, for the first status of an
- * attempt. Later changes go through the database function record_status_change. The event's
- * trigger queues its webhook delivery (migration webhook_outbox_trigger).
+ * attempt, stamped with the database's clock as every other change is. Later changes go through
+ * the database function record_status_change. The event's trigger queues its webhook delivery
+ * (migration webhook_outbox_trigger).
  */
-async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date): Promise<void> {
+async function insertStatus(tx: Tx, event: Omit<StatusEvent, 'updatedAt'>): Promise<StatusEvent> {
   const metadata = JSON.stringify(event.metadata);
-  await tx.$executeRaw`
+  const [stamped] = await tx.$queryRaw<{ updatedAt: Date }[]>`
     WITH current_row AS (
       INSERT INTO file_status (file_id, tenant_id, status, stage, progress, message, metadata, sequence, attempt,
                                attempt_started_at, eta_seconds, updated_at)
       VALUES (${event.fileId}::uuid, ${event.tenantId}::uuid, ${event.status}, ${event.stage}, ${event.progress},
-              ${event.message}, ${metadata}::jsonb, ${event.sequence}, ${event.attempt}, ${attemptStartedAt},
-              ${event.etaSeconds}, ${event.updatedAt})
+              ${event.message}, ${metadata}::jsonb, ${event.sequence}, ${event.attempt}, now(), ${event.etaSeconds}, now())
       ON CONFLICT (file_id) DO UPDATE SET
         status = EXCLUDED.status, stage = EXCLUDED.stage, progress = EXCLUDED.progress, message = EXCLUDED.message,
         metadata = EXCLUDED.metadata, sequence = EXCLUDED.sequence, attempt = EXCLUDED.attempt,
@@ -40,7 +40,9 @@ async function insertStatus(tx: Tx, event: StatusEvent, attemptStartedAt: Date):
     INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, message, metadata, attempt,
                                    eta_seconds, created_at)
     VALUES (${event.fileId}::uuid, ${event.tenantId}::uuid, ${event.sequence}, ${event.status}, ${event.stage},
-            ${event.progress}, ${event.message}, ${metadata}::jsonb, ${event.attempt}, ${event.etaSeconds}, ${event.updatedAt})`;
+            ${event.progress}, ${event.message}, ${metadata}::jsonb, ${event.attempt}, ${event.etaSeconds}, now())
+    RETURNING created_at AS "updatedAt"`;
+  return { ...event, updatedAt: stamped.updatedAt };
 }
 
 /**
@@ -56,8 +58,7 @@ export class StatusRecorder {
 
   /** The first status of a new file, written inside the caller's upload transaction. */
   async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<StatusEvent> {
-    const now = new Date();
-    const event: StatusEvent = {
+    return insertStatus(tx, {
       fileId: file.id,
       tenantId: file.tenantId,
       sequence: 1,
@@ -68,10 +69,7 @@ export class StatusRecorder {
       metadata,
       attempt: 1,
       etaSeconds: null,
-      updatedAt: now,
-    };
-    await insertStatus(tx, event, now);
-    return event;
+    });
   }
 
   /**
@@ -81,8 +79,7 @@ export class StatusRecorder {
   async recordRetry(tx: Tx, fileId: string): Promise<StatusEvent | null> {
     const current = await lockStatus(tx, fileId);
     if (!current || current.status !== 'FAILED') return null;
-    const now = new Date();
-    const event: StatusEvent = {
+    return insertStatus(tx, {
       ...toStatusEvent(current),
       sequence: current.sequence + 1,
       status: 'PROCESSING',
@@ -91,10 +88,7 @@ export class StatusRecorder {
       message: null,
       attempt: current.attempt + 1,
       etaSeconds: null,
-      updatedAt: now,
-    };
-    await insertStatus(tx, event, now);
-    return event;
+    });
   }
 
   /**
@@ -122,11 +116,10 @@ export class StatusRecorder {
   }
 }
 
-async function lockStatus(tx: Tx, fileId: string): Promise<(StatusRow & { attemptStartedAt: Date }) | null> {
-  const rows = await tx.$queryRaw<(StatusRow & { attemptStartedAt: Date })[]>`
+async function lockStatus(tx: Tx, fileId: string): Promise<StatusRow | null> {
+  const rows = await tx.$queryRaw<StatusRow[]>`
     SELECT file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata,
-           sequence, attempt, attempt_started_at AS "attemptStartedAt", eta_seconds AS "etaSeconds",
-           updated_at AS "updatedAt"
+           sequence, attempt, eta_seconds AS "etaSeconds", updated_at AS "updatedAt"
     FROM file_status WHERE file_id = ${fileId}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
