@@ -1,13 +1,7 @@
-import { setDefaultHighWaterMark } from 'node:stream';
 import { ConfigError, loadConfig } from './config.js';
 import { DataDirLockedError } from './db/data-dir-lock.js';
 import { createLogger } from './log.js';
 import { startService } from './service.js';
-
-// graphql-upload-minimal gives busboy no buffer sizes, so its file streams move uploads in 16 KiB
-// steps. With 1 MiB, a 1 GiB upload took 2.3 s instead of 3.9 s (a bare pipe: 2.1 s) on the
-// bench machine; the cost is up to 1 MiB more buffered per stream.
-setDefaultHighWaterMark(false, 1024 * 1024);
 
 let config;
 try {
