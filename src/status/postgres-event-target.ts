@@ -14,23 +14,25 @@ export const RECONNECTED = 'bus:reconnected';
 export interface PostgresEventTargetOptions {
   /**
    * How often the listening connection is asked for the time. A connection that a NAT or firewall
-   * dropped silently gives no error for hours (TCP keepalive); an unanswered heartbeat finds it.
+   * dropped silently gives no error for hours (TCP keepalive); a heartbeat unanswered for twice
+   * this finds it.
    * @default 5000
    */
   heartbeatMs?: number;
 }
 
-/** A server error about the query itself, not the connection: sending it again would fail again. */
-function isQueryError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|57P)/.test(code);
+/** The server refused the publication itself (NOTIFY takes at most 8000 bytes): sending it again would fail again. */
+function isRefusedForGood(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === '22023';
 }
 
 /**
  * An event target whose events travel through PostgreSQL LISTEN/NOTIFY, so that the API process
- * hears the changes that worker processes record. While the connection is down, publications wait
- * for it, in order. Notifications sent by others meanwhile are gone: RECONNECTED tells the
- * listeners since when to read what changed from the tables.
+ * hears the changes that worker processes record. Listening and publishing use separate
+ * connections, so that the heartbeat of the listening one never waits behind a NOTIFY (whose
+ * commit can wait on any other session's). While the publishing connection is down, publications
+ * wait for it, in order. Notifications sent by others while the listening one is down are gone:
+ * RECONNECTED tells the listeners since when to read what changed from the tables.
  */
 export async function createPostgresEventTarget(
   connectionString: string,
@@ -39,7 +41,16 @@ export async function createPostgresEventTarget(
 ): Promise<{ target: TypedEventTarget<CustomEvent>; close(): Promise<void> }> {
   const local = new EventTarget();
   let client: pg.Client | undefined;
-  let connected: Promise<pg.Client>;
+  // A NOTIFY unanswered this long gives its connection up (the pool opens another), as a silent
+  // one would otherwise hold every publication until TCP gives up.
+  const publisher = new pg.Pool({
+    connectionString,
+    max: 1,
+    keepAlive: true,
+    query_timeout: 2 * heartbeatMs,
+    application_name: 'filestatus-bus-publisher',
+  });
+  publisher.on('error', (error) => log.warn({ err: error }, 'bus publishing connection lost')); // an idle one; the next query opens another
   /** When the listening connection last answered, by the database's clock. */
   let lastAnswer: Date;
   const waiting: string[] = [];
@@ -53,11 +64,10 @@ export async function createPostgresEventTarget(
     client = undefined;
     // A half-open socket would wait for TCP to give up: cut it.
     (lost as unknown as { connection: { stream: Socket } }).connection.stream.destroy();
-    connected = reconnect(lastAnswer);
-    connected.catch(() => {}); // rejects only on close, and the sender handles that
+    reconnect(lastAnswer).catch(() => {}); // rejects only on close
   };
 
-  const connect = async (): Promise<pg.Client> => {
+  const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString, keepAlive: true, application_name: 'filestatus-bus' });
     next.on('notification', (message) => {
       try {
@@ -80,29 +90,27 @@ export async function createPostgresEventTarget(
       throw error;
     }
     client = next;
-    return next;
   };
-  const reconnect = async (downSince: Date): Promise<pg.Client> => {
+  const reconnect = async (downSince: Date): Promise<void> => {
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
       if (closed) throw new Error('bus closed');
       try {
-        const next = await connect();
+        await connect();
         log.info('bus connection restored');
         local.dispatchEvent(new CustomEvent(RECONNECTED, { detail: { downSince } }));
-        return next;
+        return;
       } catch (error) {
         log.error({ err: error }, 'bus reconnect failed');
       }
     }
   };
-  connected = connect();
-  await connected;
+  await connect();
 
   const heartbeat = setInterval(() => {
     const current = client;
     if (!current) return;
-    const timeout = setTimeout(() => lose(current, new Error('the bus connection did not answer its heartbeat')), heartbeatMs);
+    const timeout = setTimeout(() => lose(current, new Error('the bus connection did not answer its heartbeat')), 2 * heartbeatMs);
     current.query<{ now: Date }>('SELECT now() AS now').then(
       ({ rows }) => {
         clearTimeout(timeout);
@@ -113,22 +121,20 @@ export async function createPostgresEventTarget(
   }, heartbeatMs);
   heartbeat.unref();
 
-  // One NOTIFY at a time, in publish order (pg does not want overlapping queries on one client); one
-  // that failed with the connection is sent again on the next.
+  // One NOTIFY at a time, in publish order; one that failed for any other reason than its own
+  // content is sent again, when the pool has a connection again.
   const sendWaiting = async (): Promise<void> => {
     while (waiting.length > 0 && !closed) {
       try {
-        const current = await connected;
-        await current.query('SELECT pg_notify($1, $2)', [CHANNEL, waiting[0]]);
+        await publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, waiting[0]]);
         waiting.shift();
       } catch (error) {
-        if (closed) return;
-        if (isQueryError(error)) {
+        if (isRefusedForGood(error)) {
           waiting.shift();
           log.error({ err: error }, 'the bus refused a publication; dropped it');
           continue;
         }
-        log.warn({ err: error }, 'could not publish on the bus; will send again when reconnected');
+        log.warn({ err: error }, 'could not publish on the bus; will send it again');
         await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
       }
     }
@@ -151,7 +157,7 @@ export async function createPostgresEventTarget(
     dispatchEvent(event) {
       if (waiting.length >= MAX_WAITING_PUBLICATIONS) {
         waiting.shift();
-        droppedWhileFull++;
+        if (droppedWhileFull++ === 0) log.error('bus down too long: dropping the oldest waiting publications');
       }
       waiting.push(JSON.stringify({ type: event.type, detail: event.detail }));
       startSending();
@@ -165,7 +171,11 @@ export async function createPostgresEventTarget(
       // Flush what is waiting, unless the database is away for long.
       await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, 2 * RECONNECT_MS).unref())]);
       closed = true;
-      await client?.end().catch(() => {});
+      const ending = client;
+      // end() waits for the server's goodbye, which a silent connection never sends.
+      const ended = Promise.all([ending?.end(), publisher.end()]).catch(() => {});
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, RECONNECT_MS).unref())]);
+      (ending as unknown as { connection?: { stream: Socket } } | undefined)?.connection?.stream.destroy();
     },
   };
 }

@@ -34,14 +34,18 @@ async function twoBuses(listenerUrl = database.url!): Promise<{ publisher: Statu
   return { publisher: new StatusRecorder(db.prisma, createStatusBus(publishing.target)), listener };
 }
 
-/** Terminates a bus connection on the server, as a restart or a network cut would: the oldest one, or the newest. */
-async function cutBusConnection(which: 'oldest' | 'newest'): Promise<void> {
+/**
+ * Terminates a bus connection on the server, as a restart or a network cut would: a listening one
+ * (`filestatus-bus`) or a publishing one, the oldest or the newest.
+ */
+async function cutBusConnection(applicationName: 'filestatus-bus' | 'filestatus-bus-publisher', which: 'oldest' | 'newest'): Promise<void> {
   const admin = new pg.Client({ connectionString: database.url });
   await admin.connect();
   const { rows } = await admin.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE application_name = 'filestatus-bus' AND datname = current_database()
+      WHERE application_name = $1 AND datname = current_database()
       ORDER BY backend_start ${which === 'oldest' ? 'ASC' : 'DESC'} LIMIT 1`,
+    [applicationName],
   );
   await admin.end();
   expect(rows).toEqual([{ pg_terminate_backend: true }]);
@@ -54,11 +58,13 @@ async function cutBusConnection(which: 'oldest' | 'newest'): Promise<void> {
 async function silencingProxy(): Promise<{ url: string; silence(): void; close(): void }> {
   const silenced = new Set<net.Socket>();
   const open = new Set<net.Socket>();
-  const server = net.createServer((client) => {
+  // Half-open allowed: a silenced connection does not answer a FIN either.
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const upstream = net.connect(Number(new URL(database.url!).port || 5432), '127.0.0.1');
     open.add(client);
     client.on('data', (data) => silenced.has(client) || upstream.write(data));
     upstream.on('data', (data) => silenced.has(client) || client.write(data));
+    client.on('end', () => silenced.has(client) || upstream.end());
     for (const socket of [client, upstream]) {
       socket.on('error', () => {});
       socket.on('close', () => {
@@ -116,7 +122,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
     const fileId = await newFile(publisher);
     const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
     expect((await stream.next()).value).toMatchObject({ sequence: 1 });
-    await cutBusConnection('oldest');
+    await cutBusConnection('filestatus-bus-publisher', 'oldest');
     await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
     expect((await rest(stream)).map((event) => [event.sequence, event.status])).toEqual([[2, 'COMPLETED']]);
   }, 15_000);
@@ -149,12 +155,22 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
     ]);
   }, 15_000);
 
+  it('closes at once when its connection has gone silent', async () => {
+    const proxy = await silencingProxy();
+    closers.push(async () => proxy.close());
+    const bus = await createPostgresEventTarget(proxy.url, log);
+    proxy.silence();
+    const started = Date.now();
+    await bus.close();
+    expect(Date.now() - started).toBeLessThan(3_000);
+  }, 10_000);
+
   it("catches a watcher up on the changes sent while the listener's connection was down", async () => {
     const { publisher, listener } = await twoBuses();
     const fileId = await newFile(publisher);
     const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
     expect((await stream.next()).value).toMatchObject({ sequence: 1 });
-    await cutBusConnection('newest');
+    await cutBusConnection('filestatus-bus', 'newest');
     // Both notifications go out while nobody listens for them.
     await publisher.record({ fileId, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
     await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
