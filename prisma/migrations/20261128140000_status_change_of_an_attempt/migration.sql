@@ -1,6 +1,8 @@
 -- record_status_change of one attempt: a change names the attempt it belongs to, and is dropped
 -- once the file has moved on to another (a late write of a worker whose attempt failed and was
--- retried must not land on the retry). NULL names whichever attempt is current.
+-- retried must not land on the retry). NULL names whichever attempt is current. Within the
+-- attempt, the stage no longer goes back either: a worker that lost its lease but still runs must
+-- not move the file back behind its successor (progress was already kept from going back).
 CREATE FUNCTION record_status_change(
   p_file_id uuid, p_status text, p_stage text, p_progress integer, p_message text, p_metadata jsonb,
   p_attempt integer
