@@ -96,6 +96,15 @@ async function newFile(recorder: StatusRecorder): Promise<string> {
   return queued.fileId;
 }
 
+/** A new file watched through the listener's bus, its snapshot already read. */
+async function watchNewFile(listenerUrl?: string) {
+  const { publisher, listener } = await twoBuses(listenerUrl);
+  const fileId = await newFile(publisher);
+  const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
+  expect((await stream.next()).value).toMatchObject({ sequence: 1 });
+  return { publisher, fileId, stream };
+}
+
 async function rest(stream: AsyncIterable<StatusEvent>): Promise<StatusEvent[]> {
   const seen: StatusEvent[] = [];
   for await (const event of stream) seen.push(event);
@@ -118,10 +127,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
   });
 
   it("keeps a change published while the publisher's connection is down, and sends it once it is back", async () => {
-    const { publisher, listener } = await twoBuses();
-    const fileId = await newFile(publisher);
-    const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
-    expect((await stream.next()).value).toMatchObject({ sequence: 1 });
+    const { publisher, fileId, stream } = await watchNewFile();
     await cutBusConnection('filestatus-bus-publisher', 'oldest');
     await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
     expect((await rest(stream)).map((event) => [event.sequence, event.status])).toEqual([[2, 'COMPLETED']]);
@@ -142,10 +148,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
   it("finds a listener's connection that went silent, and catches its watcher up on what it missed", async () => {
     const proxy = await silencingProxy();
     closers.push(async () => proxy.close());
-    const { publisher, listener } = await twoBuses(proxy.url);
-    const fileId = await newFile(publisher);
-    const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
-    expect((await stream.next()).value).toMatchObject({ sequence: 1 });
+    const { publisher, fileId, stream } = await watchNewFile(proxy.url);
     proxy.silence();
     await publisher.record({ fileId, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
     await publisher.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
@@ -166,10 +169,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
   }, 10_000);
 
   it("catches a watcher up on the changes sent while the listener's connection was down", async () => {
-    const { publisher, listener } = await twoBuses();
-    const fileId = await newFile(publisher);
-    const stream = await watchFileStatus({ prisma: db.prisma, bus: listener }, tenantId, fileId);
-    expect((await stream.next()).value).toMatchObject({ sequence: 1 });
+    const { publisher, fileId, stream } = await watchNewFile();
     await cutBusConnection('filestatus-bus', 'newest');
     // Both notifications go out while nobody listens for them.
     await publisher.record({ fileId, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });

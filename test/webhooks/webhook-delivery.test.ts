@@ -47,6 +47,15 @@ const DELIVERIES = `query($id: ID!) { file(id: $id) { webhookDeliveries {
   id eventId eventType sequence url state reason nextAttemptAt attempts { attemptedAt durationMs responseStatus error }
 } } }`;
 
+/** A file of alice's without a job, sending file.processing to `webhookUrl`: only the test changes its status. */
+async function fileWithoutJob(filename: string, webhookUrl: string) {
+  const { prisma } = server.service.db;
+  const tenant = await prisma.tenant.findUniqueOrThrow({ where: { name: 'alice' } });
+  return prisma.file.create({
+    data: { tenantId: tenant.id, filename, mimeType: 'text/plain', size: 1, sha256: '0'.repeat(64), webhookUrl, webhookEvents: ['file.processing'] },
+  });
+}
+
 async function deliveries(fileId: string, key = alice) {
   return (await graphql(server.url, key, DELIVERIES, { id: fileId })).body.data.file?.webhookDeliveries;
 }
@@ -282,19 +291,7 @@ describe('redeliverWebhook and tenants', () => {
     const hook = await receiver(() => {});
     const { prisma } = server.service.db;
     const { status } = server.service.services;
-    // A file without a job: only this test changes its status.
-    const tenant = await prisma.tenant.findUniqueOrThrow({ where: { name: 'alice' } });
-    const file = await prisma.file.create({
-      data: {
-        tenantId: tenant.id,
-        filename: 'racing.txt',
-        mimeType: 'text/plain',
-        size: 1,
-        sha256: '0'.repeat(64),
-        webhookUrl: hook.url,
-        webhookEvents: ['file.processing'],
-      },
-    });
+    const file = await fileWithoutJob('racing.txt', hook.url);
     await prisma.$transaction((tx) => status.recordQueued(tx, file, {}));
     let changing = true;
     const changes = (async () => {
@@ -329,18 +326,7 @@ describe('redeliverWebhook and tenants', () => {
     });
     const { prisma } = server.service.db;
     const { status } = server.service.services;
-    const tenant = await prisma.tenant.findUniqueOrThrow({ where: { name: 'alice' } });
-    const file = await prisma.file.create({
-      data: {
-        tenantId: tenant.id,
-        filename: 'one.txt',
-        mimeType: 'text/plain',
-        size: 1,
-        sha256: '0'.repeat(64),
-        webhookUrl: hook.url,
-        webhookEvents: ['file.processing'],
-      },
-    });
+    const file = await fileWithoutJob('one.txt', hook.url);
     status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
     const [first] = await settled(file.id);
     await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
