@@ -18,12 +18,7 @@ export interface ClaimedDelivery {
   previousWebhookSecretExpiresAt: Date | null;
 }
 
-/**
- * One statement: lease due deliveries (and ones whose sender died mid-send), skipping those
- * another dispatcher is claiming, hosts already at their concurrency limit, and any delivery
- * with an earlier one for the same file and URL still unsent or any one in flight: per file and
- * URL, one at a time, in sequence order.
- */
+/** Leases up to `limit` deliveries that are due (the database function claim_webhook_deliveries), with what sending them needs. */
 export async function claimDeliveries(
   prisma: PrismaClient,
   dispatcherId: string,
@@ -32,23 +27,6 @@ export async function claimDeliveries(
   busyHosts: string[],
 ): Promise<ClaimedDelivery[]> {
   const rows = await prisma.$queryRaw<(Omit<ClaimedDelivery, 'event'> & { event: StatusRow & { createdAt: string } })[]>`
-    WITH claimed AS (
-      UPDATE webhook_delivery SET state = 'SENDING', locked_by = ${dispatcherId},
-             locked_until = now() + ${leaseMs} * interval '1 millisecond', attempt_count = attempt_count + 1
-      WHERE id IN (
-        SELECT d.id FROM webhook_delivery d
-        WHERE ((d.state = 'PENDING' AND d.next_attempt_at <= now()) OR (d.state = 'SENDING' AND d.locked_until < now()))
-          AND d.host <> ALL(${busyHosts}::text[])
-          AND NOT EXISTS (
-            SELECT 1 FROM webhook_delivery e
-            WHERE e.file_id = d.file_id AND e.url = d.url AND e.id <> d.id
-              AND ((e.sequence < d.sequence AND e.state IN ('PENDING', 'SENDING'))
-                   -- a later one in flight: an earlier one was redelivered meanwhile
-                   OR (e.state = 'SENDING' AND e.locked_until >= now())))
-        ORDER BY d.next_attempt_at, d.sequence
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)
-      RETURNING *)
     SELECT c.id, c.tenant_id AS "tenantId", c.file_id AS "fileId", c.event_id AS "eventId", c.event_type AS "eventType",
            c.url, c.host, c.attempt_count AS "attemptCount", t.webhook_secret AS "webhookSecret",
            t.previous_webhook_secret AS "previousWebhookSecret",
@@ -56,7 +34,8 @@ export async function claimDeliveries(
            json_build_object('fileId', e.file_id, 'tenantId', e.tenant_id, 'status', e.status, 'stage', e.stage,
                              'progress', e.progress, 'message', e.message, 'metadata', e.metadata, 'sequence', e.sequence,
                              'attempt', e.attempt, 'etaSeconds', e.eta_seconds, 'createdAt', e.created_at) AS event
-    FROM claimed c JOIN tenant t ON t.id = c.tenant_id JOIN file_status_event e ON e.id = c.event_id`;
+    FROM claim_webhook_deliveries(${dispatcherId}, ${limit}::int, ${leaseMs}::int, ${busyHosts}::text[]) c
+    JOIN tenant t ON t.id = c.tenant_id JOIN file_status_event e ON e.id = c.event_id`;
   return rows.map((row) => ({ ...row, event: toStatusEvent({ ...row.event, createdAt: new Date(row.event.createdAt) }) }));
 }
 
