@@ -21,6 +21,8 @@ export interface Config {
   /** First retry delay of a failed job; each later one doubles it. */
   jobRetryBaseMs: number;
   jobPollMs: number;
+  /** Embedded database only: how often its hot tables are vacuumed (PGlite has no autovacuum). */
+  embeddedVacuumIntervalMs: number;
   logLevel: string;
   webhooks: WebhookConfig;
 }
@@ -96,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobMaxAttempts: integer(env, 'JOB_MAX_ATTEMPTS', 5, 1),
     jobRetryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 1_000, 0),
     jobPollMs: integer(env, 'JOB_POLL_MS', 1_000, 10),
+    embeddedVacuumIntervalMs: integer(env, 'EMBEDDED_VACUUM_INTERVAL_MS', 10_000, 100),
     logLevel: env.LOG_LEVEL || 'info',
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',

@@ -2,6 +2,7 @@ import type { Config } from './config.js';
 import { ApiKeyAuthenticator } from './auth/api-keys.js';
 import { createFirstKeyIfNone } from './auth/first-key.js';
 import { openDatabase, type Database } from './db/database.js';
+import { startEmbeddedVacuum } from './db/embedded-vacuum.js';
 import { applyMigrations } from './db/migrate.js';
 import type { Services } from './graphql/context.js';
 import { createHttpServer } from './http-server.js';
@@ -48,6 +49,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
         log.warn({ tenant: 'default', apiKey: firstKey }, 'created the first API key; it is shown only this once');
       }
     }
+
+    stops.push(startEmbeddedVacuum(db, config.embeddedVacuumIntervalMs, log));
 
     const busTarget = db.kind === 'postgres' ? await createPostgresEventTarget(config.databaseUrl!, log) : undefined;
     if (busTarget) stops.push(() => busTarget.close());
