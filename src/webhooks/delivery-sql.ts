@@ -27,15 +27,7 @@ export async function claimDeliveries(
   busyHosts: string[],
 ): Promise<ClaimedDelivery[]> {
   const rows = await prisma.$queryRaw<(Omit<ClaimedDelivery, 'event'> & { event: StatusRow & { createdAt: string } })[]>`
-    SELECT c.id, c.tenant_id AS "tenantId", c.file_id AS "fileId", c.event_id AS "eventId", c.event_type AS "eventType",
-           c.url, c.host, c.attempt_count AS "attemptCount", t.webhook_secret AS "webhookSecret",
-           t.previous_webhook_secret AS "previousWebhookSecret",
-           t.previous_webhook_secret_expires_at AS "previousWebhookSecretExpiresAt",
-           json_build_object('fileId', e.file_id, 'tenantId', e.tenant_id, 'status', e.status, 'stage', e.stage,
-                             'progress', e.progress, 'message', e.message, 'metadata', e.metadata, 'sequence', e.sequence,
-                             'attempt', e.attempt, 'etaSeconds', e.eta_seconds, 'createdAt', e.created_at) AS event
-    FROM claim_webhook_deliveries(${dispatcherId}, ${limit}::int, ${leaseMs}::int, ${busyHosts}::text[]) c
-    JOIN tenant t ON t.id = c.tenant_id JOIN file_status_event e ON e.id = c.event_id`;
+    SELECT * FROM claim_webhook_deliveries(${dispatcherId}, ${limit}::int, ${leaseMs}::int, ${busyHosts}::text[])`;
   return rows.map((row) => ({ ...row, event: toStatusEvent({ ...row.event, createdAt: new Date(row.event.createdAt) }) }));
 }
 
