@@ -1,6 +1,6 @@
-import { lookup as systemLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from '../log.js';
+import { createDnsResolver, type ResolveHost, type ResolvedAddress } from './dns-resolve.js';
 
 /**
  * Why a webhook URL may not be called. The message is safe to show its owner: it never names an
@@ -15,15 +15,13 @@ export class UnsafeWebhookUrlError extends Error {
   }
 }
 
-type Lookup = (host: string, options: { all: true; verbatim: true }) => Promise<{ address: string; family: number }[]>;
-
 export interface UrlGuardOptions {
   allowHttp: boolean;
   allowedCidrs: string[];
   /** How long a host may take to resolve before the URL is refused. @default 5000 */
   dnsTimeoutMs?: number;
-  /** The resolver. @default the system's, as `dns.lookup` */
-  lookup?: Lookup;
+  /** The resolver. @default `createDnsResolver` with the system's DNS servers */
+  resolveHost?: ResolveHost;
 }
 
 /** A URL that passed the guard, with the address to connect to: never looked up a second time. */
@@ -52,7 +50,7 @@ function refusal(address: ipaddr.IPv4 | ipaddr.IPv6): string | null {
  */
 export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
   const dnsTimeoutMs = options.dnsTimeoutMs ?? 5_000;
-  const lookup: Lookup = options.lookup ?? systemLookup;
+  const resolveHost = options.resolveHost ?? createDnsResolver({ timeoutMs: dnsTimeoutMs });
   const allowed = options.allowedCidrs.map((cidr) => ipaddr.parseCIDR(cidr));
   const isOpened = (address: ipaddr.IPv4 | ipaddr.IPv6) =>
     allowed.some(([range, bits]) => range.kind() === address.kind() && address.match(range, bits));
@@ -85,11 +83,8 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
     return url;
   }
 
-  /**
-   * The system resolver cannot be cancelled: past the timeout its answer is ignored. (It still
-   * holds a libuv thread until the system gives up.)
-   */
-  async function resolve(host: string): Promise<{ address: string; family: number }[]> {
+  /** Past the timeout the resolver's answer, if it ever comes, is ignored. */
+  async function resolve(host: string): Promise<ResolvedAddress[]> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       const timedOut = new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved: DNS lookup timed out`);
@@ -97,7 +92,7 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
     });
     try {
       return await Promise.race([
-        lookup(host, { all: true, verbatim: true }).catch(() => {
+        resolveHost(host).catch(() => {
           throw new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved`);
         }),
         timeout,
@@ -112,11 +107,11 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
     const url = checkSyntax(raw);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const addresses = ipaddr.isValid(host)
-      ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? 4 : 6 }]
+      ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? (4 as const) : (6 as const) }]
       : await resolve(host);
     if (addresses.length === 0) throw new UnsafeWebhookUrlError(`the webhook host ${host} has no address`);
     for (const { address } of addresses) checkAddress(host, address);
-    return { url, address: addresses[0].address, family: addresses[0].family as 4 | 6 };
+    return { url, ...addresses[0] };
   }
 
   return { check, checkSyntax };

@@ -69,7 +69,7 @@ describe('url guard', () => {
   });
 
   it('refuses a host whose lookup does not answer in time', async () => {
-    const hanging = createUrlGuard({ allowHttp: false, allowedCidrs: [], dnsTimeoutMs: 100, lookup: () => new Promise(() => {}) }, silent);
+    const hanging = createUrlGuard({ allowHttp: false, allowedCidrs: [], dnsTimeoutMs: 100, resolveHost: () => new Promise(() => {}) }, silent);
     const started = Date.now();
     expect((await refusalOf('https://slow.example/hook', hanging)).message).toBe(
       'the webhook host slow.example could not be resolved: DNS lookup timed out',
