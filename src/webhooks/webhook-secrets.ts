@@ -12,16 +12,22 @@ export async function ensureWebhookSecret(prisma: PrismaClient, tenantId: string
   return tenant.webhookSecret!;
 }
 
-/** Replaces the secret; the old one keeps signing, beside the new, for ROTATION_OVERLAP_MS. */
+/**
+ * Replaces the secret; the old one keeps signing, beside the new, for ROTATION_OVERLAP_MS. The
+ * replacement only lands on the secret it read: of two rotations at once, the later one reads
+ * again and keeps the earlier one's secret as the previous, so every secret handed out signs.
+ */
 export async function rotateWebhookSecret(prisma: PrismaClient, tenantId: string): Promise<{ secret: string; previousExpiresAt: Date }> {
-  const current = await ensureWebhookSecret(prisma, tenantId);
-  const secret = generateWebhookSecret();
-  const previousExpiresAt = new Date(Date.now() + ROTATION_OVERLAP_MS);
-  await prisma.tenant.update({
-    where: { id: tenantId },
-    data: { webhookSecret: secret, previousWebhookSecret: current, previousWebhookSecretExpiresAt: previousExpiresAt },
-  });
-  return { secret, previousExpiresAt };
+  for (;;) {
+    const current = await ensureWebhookSecret(prisma, tenantId);
+    const secret = generateWebhookSecret();
+    const previousExpiresAt = new Date(Date.now() + ROTATION_OVERLAP_MS);
+    const { count } = await prisma.tenant.updateMany({
+      where: { id: tenantId, webhookSecret: current },
+      data: { webhookSecret: secret, previousWebhookSecret: current, previousWebhookSecretExpiresAt: previousExpiresAt },
+    });
+    if (count === 1) return { secret, previousExpiresAt };
+  }
 }
 
 /** The secrets that sign a request now: the current one, and the previous one inside its window. */

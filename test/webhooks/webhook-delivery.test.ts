@@ -1,5 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rotateWebhookSecret } from '../../src/webhooks/webhook-secrets.js';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { answer, startReceiver } from '../helpers/webhook-receiver.js';
@@ -247,6 +248,28 @@ describe('rotateWebhookSecret', () => {
     expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
     for (const key of [fresh, secret]) new Webhook(key).verify(request.body, request.headers as Record<string, string>);
     secret = fresh;
+  });
+
+  it('rotations at once chain: the current and the previous secret are both ones handed out', async () => {
+    // Called directly, all in one tick, so that their reads and writes interleave for certain.
+    const { prisma } = server.service.db;
+    const { id: bobId } = await prisma.tenant.findUniqueOrThrow({ where: { name: 'bob' } });
+    const rotations = await Promise.all(Array.from({ length: 4 }, () => rotateWebhookSecret(prisma, bobId)));
+    const secrets = rotations.map((rotated) => rotated.secret);
+    const hook = await receiver();
+    await upload(hook.url, 'rotated at once', ['FILE_COMPLETED'], bob);
+    await hook.until((received) => received.length === 1);
+    const [request] = hook.received;
+    expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    const signing = secrets.filter((key) => {
+      try {
+        new Webhook(key).verify(request.body, request.headers as Record<string, string>);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(signing).toHaveLength(2);
   });
 });
 
