@@ -74,7 +74,8 @@ export function createWebhookSender(options: SenderOptions) {
 
     let checked;
     try {
-      checked = await options.guard.check(request.url);
+      // The timeout is for the whole attempt: the lookup takes its share of it.
+      checked = await options.guard.check(request.url, options.timeoutMs);
     } catch (error) {
       return outcome({ error: describe(error) });
     }
@@ -110,7 +111,12 @@ export function createWebhookSender(options: SenderOptions) {
         },
         dnsLookup: pinnedLookup,
         agent,
-        timeout: { request: options.timeoutMs, connect: options.connectTimeoutMs },
+        timeout: {
+          request: Math.max(1, Math.round(options.timeoutMs - (performance.now() - started))),
+          // Connected means ready to send: for https that includes the TLS handshake.
+          connect: options.connectTimeoutMs,
+          secureConnect: options.connectTimeoutMs,
+        },
         retry: { limit: 0 },
         followRedirect: false,
         throwHttpErrors: false,

@@ -84,11 +84,11 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
   }
 
   /** Past the timeout the resolver's answer, if it ever comes, is ignored. */
-  async function resolve(host: string): Promise<ResolvedAddress[]> {
+  async function resolve(host: string, timeoutMs: number): Promise<ResolvedAddress[]> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       const timedOut = new UnsafeWebhookUrlError(`the webhook host ${host} could not be resolved: DNS lookup timed out`);
-      timer = setTimeout(() => reject(timedOut), dnsTimeoutMs);
+      timer = setTimeout(() => reject(timedOut), timeoutMs);
     });
     try {
       return await Promise.race([
@@ -102,13 +102,16 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
     }
   }
 
-  /** Resolves the host and checks every address it has; the first one is where to connect. */
-  async function check(raw: string): Promise<CheckedUrl> {
+  /**
+   * Resolves the host and checks every address it has; the first one is where to connect.
+   * `withinMs` shortens the DNS timeout, for a caller with a deadline of its own.
+   */
+  async function check(raw: string, withinMs = dnsTimeoutMs): Promise<CheckedUrl> {
     const url = checkSyntax(raw);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const addresses = ipaddr.isValid(host)
       ? [{ address: host, family: ipaddr.parse(host).kind() === 'ipv4' ? (4 as const) : (6 as const) }]
-      : await resolve(host);
+      : await resolve(host, Math.min(dnsTimeoutMs, withinMs));
     if (addresses.length === 0) throw new UnsafeWebhookUrlError(`the webhook host ${host} has no address`);
     for (const { address } of addresses) checkAddress(host, address);
     return { url, ...addresses[0] };
