@@ -6,7 +6,7 @@ import { startEmbeddedVacuum } from './db/embedded-vacuum.js';
 import { applyMigrations } from './db/migrate.js';
 import type { Services } from './graphql/context.js';
 import { createHttpServer } from './http-server.js';
-import type { Logger } from './log.js';
+import { withoutStackTraces, type Logger } from './log.js';
 import { PROCESS_FILE_TASK, processFileTask } from './processing/process-file.js';
 import { releaseOrphanedLeases } from './queue/job-sql.js';
 import { Worker } from './queue/worker.js';
@@ -100,7 +100,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         connectTimeoutMs: config.webhooks.connectTimeoutMs,
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
-      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, log);
+      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, withoutStackTraces(log));
       // Any status change may have queued a delivery (the database's outbox trigger decides).
       const stopStatusWakes = bus.onStatus(() => dispatcher.wake());
       const stopWebhookSignals = bus.onSignal(topics.webhooks, () => dispatcher.wake());

@@ -1,0 +1,18 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { withoutStackTraces } from '../../src/log.js';
+
+describe('withoutStackTraces', () => {
+  it('logs an error by type, message and own fields, never its stack', () => {
+    const lines: string[] = [];
+    const log = withoutStackTraces(pino({ level: 'info' }, { write: (line: string) => lines.push(line) }));
+    const error = Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    log.error({ err: error, deliveryId: 'd1' }, 'could not record a webhook attempt');
+    log.error({ err: 'a plain string' }, 'not an Error');
+    expect(lines).toHaveLength(2);
+    expect(lines.join('')).not.toMatch(/stack|at .*\.(ts|js):\d+/);
+    const [first, second] = lines.map((line) => JSON.parse(line));
+    expect(first).toMatchObject({ err: { type: 'Error', message: 'connection refused', code: 'ECONNREFUSED' }, deliveryId: 'd1' });
+    expect(second.err).toBe('a plain string');
+  });
+});
