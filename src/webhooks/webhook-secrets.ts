@@ -15,7 +15,7 @@ export async function ensureWebhookSecret(prisma: PrismaClient, tenantId: string
 /**
  * Replaces the secret; the old one keeps signing, beside the new, for ROTATION_OVERLAP_MS. The
  * replacement only lands on the secret it read: of two rotations at once, the later one reads
- * again and keeps the earlier one's secret as the previous, so every secret handed out signs.
+ * again and keeps the earlier one's secret as the previous, so no secret handed out is skipped.
  */
 export async function rotateWebhookSecret(prisma: PrismaClient, tenantId: string): Promise<{ secret: string; previousExpiresAt: Date }> {
   for (;;) {
