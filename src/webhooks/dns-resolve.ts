@@ -23,18 +23,14 @@ const LOCALHOST = /^(.+\.)?localhost\.?$/i;
  * could otherwise stall every upload. A c-ares query holds no thread, and ends at its own timeout.
  *
  * c-ares reads no hosts file, so `localhost` (and its subdomains) is answered here with loopback,
- * as RFC 6761 has every resolver do.
+ * as RFC 6761 has every resolver do: 127.0.0.1 alone, as the system resolver answers where the
+ * hosts file maps it so, and so that `WEBHOOK_ALLOWED_CIDRS=127.0.0.0/8` opens it.
  */
 export function createDnsResolver({ timeoutMs, servers }: DnsResolverOptions): ResolveHost {
   const resolver = new Resolver({ timeout: Math.max(1, Math.floor(timeoutMs / 3)), tries: 2 });
   if (servers) resolver.setServers(servers);
   return async (host) => {
-    if (LOCALHOST.test(host)) {
-      return [
-        { address: '127.0.0.1', family: 4 },
-        { address: '::1', family: 6 },
-      ];
-    }
+    if (LOCALHOST.test(host)) return [{ address: '127.0.0.1', family: 4 }];
     const [ipv4, ipv6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
     if (ipv4.status === 'rejected' && ipv6.status === 'rejected') throw ipv4.reason;
     return [

@@ -96,15 +96,14 @@ describe('webhook host resolution', () => {
     await expect(guardOn().check('https://nowhere.example/hook')).rejects.toThrow('the webhook host nowhere.example could not be resolved');
   });
 
-  it('answers localhost with loopback without asking the server', async () => {
+  it('answers localhost with 127.0.0.1 without asking the server, which WEBHOOK_ALLOWED_CIDRS=127.0.0.0/8 opens', async () => {
     const before = dns.asked.length;
     const resolveHost = createDnsResolver({ timeoutMs: 2_000, servers: [dns.server] });
-    await expect(resolveHost('localhost')).resolves.toEqual([
-      { address: '127.0.0.1', family: 4 },
-      { address: '::1', family: 6 },
-    ]);
-    await expect(resolveHost('api.localhost')).resolves.toHaveLength(2);
+    await expect(resolveHost('localhost')).resolves.toEqual([{ address: '127.0.0.1', family: 4 }]);
+    await expect(resolveHost('api.localhost')).resolves.toEqual([{ address: '127.0.0.1', family: 4 }]);
     expect(dns.asked.slice(before)).toEqual([]);
+    const opened = createUrlGuard({ allowHttp: true, allowedCidrs: ['127.0.0.0/8'] }, createLogger('silent'));
+    await expect(opened.check('http://localhost:8080/hook')).resolves.toMatchObject({ address: '127.0.0.1', family: 4 });
   });
 
   it('holds no libuv thread while a host never answers: file reads and hashing go on', async () => {

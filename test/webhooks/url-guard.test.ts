@@ -64,7 +64,7 @@ describe('url guard', () => {
     const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
     await refusalOf('https://localhost/hook', createUrlGuard({ allowHttp: false, allowedCidrs: [] }, log));
     expect(lines.map((line) => JSON.parse(line))).toEqual([
-      expect.objectContaining({ msg: 'refused a webhook URL', host: 'localhost', address: expect.stringMatching(/^(127\.0\.0\.1|::1)$/) }),
+      expect.objectContaining({ msg: 'refused a webhook URL', host: 'localhost', address: '127.0.0.1' }),
     ]);
   });
 
