@@ -38,6 +38,8 @@ export interface WebhookConfig {
   connectTimeoutMs: number;
   concurrency: number;
   concurrencyPerHost: number;
+  /** Bounds one tenant whatever its hosts: a host is a URL's host[:port], which a tenant can vary at will. */
+  concurrencyPerTenant: number;
   pollMs: number;
 }
 
@@ -82,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgresql:// URL');
   }
+  const webhookConcurrency = integer(env, 'WEBHOOK_CONCURRENCY', 64, 1);
   const config: Config = {
     port: integer(env, 'PORT', 4000),
     host: env.HOST || '0.0.0.0',
@@ -106,8 +109,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retryScheduleMs: parseDurations('WEBHOOK_RETRY_SCHEDULE', env.WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 1),
       connectTimeoutMs: integer(env, 'WEBHOOK_CONNECT_TIMEOUT_MS', 5_000, 1),
-      concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 64, 1),
+      concurrency: webhookConcurrency,
       concurrencyPerHost: integer(env, 'WEBHOOK_CONCURRENCY_PER_HOST', 8, 1),
+      concurrencyPerTenant: integer(env, 'WEBHOOK_CONCURRENCY_PER_TENANT', Math.ceil(webhookConcurrency / 2), 1),
       pollMs: integer(env, 'WEBHOOK_POLL_MS', 1_000, 10),
     },
   };

@@ -18,16 +18,29 @@ export interface ClaimedDelivery {
   previousWebhookSecretExpiresAt: Date | null;
 }
 
-/** Leases up to `limit` deliveries that are due (the database function claim_webhook_deliveries), with what sending them needs. */
+/** What one dispatcher has in flight, and how much it may have, per host and per tenant. */
+export interface ClaimLimits {
+  limit: number;
+  perHost: number;
+  perTenant: number;
+  hostsInFlight: Map<string, number>;
+  tenantsInFlight: Map<string, number>;
+}
+
+/**
+ * Leases up to `limit` deliveries that are due (the database function claim_webhook_deliveries),
+ * none beyond a host's or a tenant's free slots, with what sending them needs.
+ */
 export async function claimDeliveries(
   prisma: PrismaClient,
   dispatcherId: string,
-  limit: number,
   leaseMs: number,
-  busyHosts: string[],
+  { limit, perHost, perTenant, hostsInFlight, tenantsInFlight }: ClaimLimits,
 ): Promise<ClaimedDelivery[]> {
   const rows = await prisma.$queryRaw<(Omit<ClaimedDelivery, 'event'> & { event: StatusRow & { createdAt: string } })[]>`
-    SELECT * FROM claim_webhook_deliveries(${dispatcherId}, ${limit}::int, ${leaseMs}::int, ${busyHosts}::text[])`;
+    SELECT * FROM claim_webhook_deliveries(${dispatcherId}, ${limit}::int, ${leaseMs}::int,
+      ${perHost}::int, ${[...hostsInFlight.keys()]}::text[], ${[...hostsInFlight.values()]}::int[],
+      ${perTenant}::int, ${[...tenantsInFlight.keys()]}::uuid[], ${[...tenantsInFlight.values()]}::int[])`;
   return rows.map((row) => ({ ...row, event: toStatusEvent({ ...row.event, createdAt: new Date(row.event.createdAt) }) }));
 }
 
@@ -128,13 +141,6 @@ async function recordGone(prisma: PrismaClient, dispatcherId: string, { delivery
       data: { state: 'DISCARDED', discardReason: 'webhook disabled: the receiver answered 410 Gone', nextAttemptAt: null },
     });
   });
-}
-
-/** Gives a claimed delivery back unsent (its host filled up meanwhile, or the dispatcher stops). */
-export async function releaseDelivery(prisma: PrismaClient, dispatcherId: string, id: string): Promise<void> {
-  await prisma.$executeRaw`
-    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
-    WHERE id = ${id}::uuid AND locked_by = ${dispatcherId} AND state = 'SENDING'`;
 }
 
 /**

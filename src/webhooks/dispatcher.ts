@@ -4,7 +4,7 @@ import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
-import { claimDeliveries, recordAttempts, releaseDelivery, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
+import { claimDeliveries, recordAttempts, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { webhookPayload } from './webhook-payload.js';
@@ -21,6 +21,16 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
   return { state: 'PENDING', retryInMs: requested === null ? delay : clampRetryAfter(requested, delay) };
 }
 
+function countIn(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function countOut(counts: Map<string, number>, key: string): void {
+  const left = counts.get(key)! - 1;
+  if (left === 0) counts.delete(key);
+  else counts.set(key, left);
+}
+
 /**
  * The shortest time between two claims. Every status change wakes the dispatcher, and on the
  * embedded database a claim costs about as much as the change itself, mostly planning. A lone
@@ -32,12 +42,13 @@ const CLAIM_INTERVAL_MS = 20;
 /**
  * Sends the outbox. Woken by every status change (and by redeliveries), polling as a fallback; each delivery is
  * leased, so one that a killed process was sending goes out again (same webhook-id) once the
- * lease lapses. A global limit and a per-host limit keep a slow or hanging receiver from taking
- * the slots of the others.
+ * lease lapses. A global limit, a per-host one and a per-tenant one keep a slow or hanging
+ * receiver, or a tenant with many of them, from taking the slots of the others.
  */
 export class WebhookDispatcher {
   readonly id = `dispatcher-${randomUUID()}`;
-  private inFlight = new Map<string, number>();
+  private hostsInFlight = new Map<string, number>();
+  private tenantsInFlight = new Map<string, number>();
   private total = 0;
   private stopping = false;
   private signal = new WakeSignal();
@@ -66,10 +77,6 @@ export class WebhookDispatcher {
     this.signal.wake();
   }
 
-  private busyHosts(): string[] {
-    return [...this.inFlight].filter(([, count]) => count >= this.config.concurrencyPerHost).map(([host]) => host);
-  }
-
   private async claimLoop(): Promise<void> {
     let lastClaimAt = 0;
     while (!this.stopping) {
@@ -83,34 +90,34 @@ export class WebhookDispatcher {
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
         try {
-          claimed = await claimDeliveries(this.prisma, this.id, free, this.leaseMs, this.busyHosts());
+          claimed = await claimDeliveries(this.prisma, this.id, this.leaseMs, {
+            limit: free,
+            perHost: this.config.concurrencyPerHost,
+            perTenant: this.config.concurrencyPerTenant,
+            hostsInFlight: this.hostsInFlight,
+            tenantsInFlight: this.tenantsInFlight,
+          });
         } catch (error) {
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
       }
-      for (const delivery of claimed) {
-        if ((this.inFlight.get(delivery.host) ?? 0) >= this.config.concurrencyPerHost) {
-          await releaseDelivery(this.prisma, this.id, delivery.id).catch(() => {});
-          continue;
-        }
-        this.begin(delivery);
-      }
+      for (const delivery of claimed) this.begin(delivery);
       if (claimed.length > 0 || this.unrecorded.length > 0) continue;
       await this.signal.pause(this.config.pollMs);
     }
   }
 
   private begin(delivery: ClaimedDelivery): void {
-    this.inFlight.set(delivery.host, (this.inFlight.get(delivery.host) ?? 0) + 1);
+    countIn(this.hostsInFlight, delivery.host);
+    countIn(this.tenantsInFlight, delivery.tenantId);
     this.total++;
     let slotHeld = true;
     // The slot is free once the request is over; its record follows in the next round.
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
-      const left = this.inFlight.get(delivery.host)! - 1;
-      if (left === 0) this.inFlight.delete(delivery.host);
-      else this.inFlight.set(delivery.host, left);
+      countOut(this.hostsInFlight, delivery.host);
+      countOut(this.tenantsInFlight, delivery.tenantId);
       this.total--;
       this.wake();
     };

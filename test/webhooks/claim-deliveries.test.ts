@@ -23,25 +23,30 @@ beforeAll(async () => {
   await applyMigrations(db);
   recorder = new StatusRecorder(db.prisma, createStatusBus());
   const tenantId = (await db.prisma.tenant.create({ data: { name: 'claims' } })).id;
-  for (let i = 0; i < 20; i++) {
-    files.push(
-      await db.prisma.$transaction(async (tx) => {
-        const file = await tx.file.create({
-          data: {
-            tenantId,
-            filename: 'f',
-            mimeType: 'text/plain',
-            size: 1n,
-            sha256: 'x',
-            webhookUrl: `https://receiver-${i}.example/hook`,
-            webhookEvents: ['file.processing', 'file.completed', 'file.failed'],
-          },
-        });
-        return (await recorder.recordQueued(tx, file, {})).fileId;
-      }),
-    );
-  }
+  for (let i = 0; i < 20; i++) files.push(await fileWithWebhook(tenantId, `https://receiver-${i}.example/hook`));
 });
+/** A file with a webhook, and its first status: one delivery due now. */
+async function fileWithWebhook(tenantId: string, webhookUrl: string): Promise<string> {
+  return db.prisma.$transaction(async (tx) => {
+    const file = await tx.file.create({
+      data: {
+        tenantId,
+        filename: 'f',
+        mimeType: 'text/plain',
+        size: 1n,
+        sha256: 'x',
+        webhookUrl,
+        webhookEvents: ['file.processing', 'file.completed', 'file.failed'],
+      },
+    });
+    return (await recorder.recordQueued(tx, file, {})).fileId;
+  });
+}
+
+const unlimited = { limit: 64, perHost: 64, perTenant: 64, hostsInFlight: new Map(), tenantsInFlight: new Map() };
+
+const countBy = (keys: string[]) => keys.reduce((counts, key) => counts.set(key, (counts.get(key) ?? 0) + 1), new Map<string, number>());
+
 afterAll(async () => {
   await db.close();
   await database.drop();
@@ -61,7 +66,7 @@ describe('claimDeliveries', () => {
     const producers = Promise.all([produce(0), produce(1)]).finally(() => (producing = false));
     let handedOver = 0;
     const claimRound = async () => {
-      const claimed = await claimDeliveries(db.prisma, dispatcherId, 64, 60_000, []);
+      const claimed = await claimDeliveries(db.prisma, dispatcherId, 60_000, unlimited);
       handedOver += claimed.length;
       await recordAttempts(
         db.prisma,
@@ -85,5 +90,39 @@ describe('claimDeliveries', () => {
     const leased = await db.prisma.webhookDelivery.aggregate({ _sum: { attemptCount: true } });
     expect(handedOver).toBe(leased._sum.attemptCount);
     expect(handedOver).toBeGreaterThan(0);
+  });
+
+  it("hands over no more than each host's and each tenant's free slots, and nothing of a full one", async () => {
+    const tenant = async (name: string) => (await db.prisma.tenant.create({ data: { name } })).id;
+    const [crowd, quiet, full] = [await tenant('crowd'), await tenant('quiet'), await tenant('full')];
+    // One tenant, many hosts: ports and subdomains are hosts of their own, the tenant is not.
+    for (let i = 0; i < 6; i++) await fileWithWebhook(crowd, `https://a.example/hook-${i}`);
+    for (let i = 0; i < 6; i++) await fileWithWebhook(crowd, `https://b.example:${8000 + i}/hook`);
+    for (let i = 0; i < 6; i++) await fileWithWebhook(crowd, `https://c${i}.example/hook`);
+    for (let i = 0; i < 3; i++) await fileWithWebhook(quiet, `https://e.example/quiet-${i}`);
+    await fileWithWebhook(full, 'https://d.example/hook');
+
+    const claimed = await claimDeliveries(db.prisma, 'limits', 60_000, {
+      limit: 64,
+      perHost: 4,
+      perTenant: 7,
+      hostsInFlight: new Map([['a.example', 1]]),
+      tenantsInFlight: new Map([
+        [crowd, 2],
+        [full, 7],
+      ]),
+    });
+
+    const hosts = countBy(claimed.map((delivery) => delivery.host));
+    const tenants = countBy(claimed.map((delivery) => delivery.tenantId));
+    expect(hosts.get('a.example')).toBe(3); // 4 per host, 1 in flight
+    expect(tenants.get(crowd)).toBe(5); // 7 per tenant, 2 in flight
+    expect(tenants.get(quiet)).toBe(3); // the crowd's load leaves it alone
+    expect(tenants.has(full)).toBe(false);
+    expect([...hosts.values()].every((count) => count <= 4)).toBe(true);
+    // What was left out is still due, not leased: the next claim, with room, takes it.
+    const rest = await claimDeliveries(db.prisma, 'limits', 60_000, unlimited);
+    expect(claimed.length + rest.length).toBe(22);
+    expect(new Set([...claimed, ...rest].map((delivery) => delivery.id)).size).toBe(22);
   });
 });
