@@ -96,8 +96,8 @@ async function bareSender(options: WebhookBenchOptions) {
   return { perSecond: receipts.length / elapsed, latency: summarizeLatencies(receipts.map((r) => r.latencyMs)) };
 }
 
-/** Creates a file with a webhook the way an upload does: its row, and its first status in the same transaction. */
-async function createFile(service: RunningService, tenantId: string, webhookUrl: string): Promise<string> {
+/** Creates a file the way an upload does: its row, and its first status in the same transaction. */
+async function createFile(service: RunningService, tenantId: string, webhookUrl: string | null): Promise<string> {
   const { prisma, status } = service.services;
   const recorded = await prisma.$transaction(async (tx) => {
     const file = await tx.file.create({
@@ -117,12 +117,14 @@ async function createFile(service: RunningService, tenantId: string, webhookUrl:
   return recorded.fileId;
 }
 
-/**
- * Ours: the service in this process on the embedded database, with `events` status changes
- * recorded through its status module (the first of each file at creation, the last COMPLETED),
- * each one fanned out to its file's receiver through the outbox and the dispatcher.
- */
-async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: boolean) {
+interface BenchService {
+  service: RunningService;
+  tenantId: string;
+  close(): Promise<void>;
+}
+
+/** The service in this process, on the embedded database or a fresh PostgreSQL one, with a tenant. */
+async function startBenchService(options: WebhookBenchOptions): Promise<BenchService> {
   const dataDir = makeTempDir('filestatus-bench-webhooks-');
   const database = await createTestDatabase(options.databaseUrl);
   const service = await startService(
@@ -136,12 +138,70 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
     }),
     createLogger('silent'),
   );
+  const tenantId = (await service.db.prisma.tenant.create({ data: { name: 'bench' } })).id;
+  return {
+    service,
+    tenantId,
+    async close() {
+      await service.stop();
+      removeTempDir(dataDir);
+      await database.drop();
+    },
+  };
+}
+
+/**
+ * Records `steps` status changes of each file through the status module, round-robin over the
+ * files, `producers` at a time; the last one of each file COMPLETED. Returns the seconds it took.
+ */
+async function recordChanges(service: RunningService, files: string[], steps: number, producers: number): Promise<number> {
+  const started = Date.now();
+  const changes = Array.from({ length: steps }, (_, step) => files.map((fileId) => ({ fileId, step: step + 1 }))).flat();
+  await Promise.all(
+    Array.from({ length: producers }, async () => {
+      for (let change = changes.shift(); change; change = changes.shift()) {
+        const last = change.step === steps;
+        await service.services.status.record({
+          fileId: change.fileId,
+          status: last ? 'COMPLETED' : 'PROCESSING',
+          stage: last ? 'DONE' : 'CONVERTING',
+          progress: last ? 100 : change.step,
+        });
+      }
+    }),
+  );
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * The ceiling: the same status changes on the same database, with no webhook at all. Every
+ * delivery costs one status change first, so no outbox can deliver faster than this.
+ */
+async function statusOnlyRun(options: WebhookBenchOptions) {
+  const bench = await startBenchService(options);
+  try {
+    const files = await Promise.all(Array.from({ length: options.receivers }, () => createFile(bench.service, bench.tenantId, null)));
+    const steps = Math.ceil(options.events / options.receivers) - 1;
+    const seconds = await recordChanges(bench.service, files, steps, options.producers);
+    return { perSecond: (files.length * steps) / seconds };
+  } finally {
+    await bench.close();
+  }
+}
+
+/**
+ * Ours: the service in this process on the embedded database, with `events` status changes
+ * recorded through its status module (the first of each file at creation, the last COMPLETED),
+ * each one fanned out to its file's receiver through the outbox and the dispatcher.
+ */
+async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: boolean) {
+  const bench = await startBenchService(options);
+  const { service, tenantId } = bench;
   const receipts: Receipt[] = [];
   const receivers = await startReceivers(options.receivers, receipts, (body) => Date.parse(JSON.parse(body).timestamp));
   const hanging = withHangingReceiver ? await startReceiver([], () => 0, true) : null;
   try {
-    const tenantId = (await service.db.prisma.tenant.create({ data: { name: 'bench' } })).id;
-    const perFile = Math.ceil(options.events / options.receivers);
+    const steps = Math.ceil(options.events / options.receivers) - 1;
     const files = await Promise.all(receivers.map((receiver) => createFile(service, tenantId, receiver.url)));
     const hangingFiles = hanging
       ? await Promise.all(Array.from({ length: options.hangingFiles }, () => createFile(service, tenantId, hanging.url)))
@@ -161,29 +221,14 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
     receipts.length = 0;
     const started = Date.now();
 
-    // Round-robin over the files, `producers` changes in flight at a time.
-    const changes = Array.from({ length: perFile - 1 }, (_, step) => [...files, ...hangingFiles].map((fileId) => ({ fileId, step: step + 1 }))).flat();
-    await Promise.all(
-      Array.from({ length: options.producers }, async () => {
-        for (let change = changes.shift(); change; change = changes.shift()) {
-          const last = change.step === perFile - 1;
-          await service.services.status.record({
-            fileId: change.fileId,
-            status: last ? 'COMPLETED' : 'PROCESSING',
-            stage: last ? 'DONE' : 'CONVERTING',
-            progress: last ? 100 : change.step,
-          });
-        }
-      }),
-    );
-    const committed = Date.now();
+    const produceSeconds = await recordChanges(service, [...files, ...hangingFiles], steps, options.producers);
     await settled(Date.now() + 120_000);
     const states = await service.db.prisma.webhookDelivery.groupBy({ by: ['state'], where: { fileId: { in: files } }, _count: true });
     const count = (state: string) => states.find((row) => row.state === state)?._count ?? 0;
     const lastReceipt = Math.max(...receipts.map((r) => r.at));
     return {
-      events: files.length * (perFile - 1),
-      produceSeconds: (committed - started) / 1000,
+      events: files.length * steps,
+      produceSeconds,
       delivered: count('DELIVERED'),
       superseded: count('DISCARDED'),
       failed: count('FAILED'),
@@ -191,10 +236,8 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
       latency: summarizeLatencies(receipts.map((r) => r.latencyMs)),
     };
   } finally {
-    await service.stop();
+    await bench.close();
     await Promise.all([...receivers, ...(hanging ? [hanging] : [])].map((receiver) => receiver.close()));
-    removeTempDir(dataDir);
-    await database.drop();
   }
 }
 
@@ -204,6 +247,7 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
       (options.databaseUrl ? 'on PostgreSQL' : 'on the embedded database'),
   );
   const baseline = await bareSender(options);
+  const ceiling = await statusOnlyRun(options);
   const healthy = await outboxRun(options, false);
   const withHanging = await outboxRun(options, true);
   const ms = (value: number) => `${formatNumber(value, 1)} ms`;
@@ -219,6 +263,12 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
     printComparison(`${label}: p50 commit→receipt`, ms(run.latency.p50), ms(baseline.latency.p50), null);
     printComparison(`${label}: p99 commit→receipt`, ms(run.latency.p99), ms(baseline.latency.p99), null);
   }
+  printComparison(
+    'deliveries/s ÷ changes/s, no webhook',
+    formatNumber(healthy.perSecond),
+    formatNumber(ceiling.perSecond),
+    ratio(healthy.perSecond, ceiling.perSecond),
+  );
   const p99Ratio = withHanging.latency.p99 / healthy.latency.p99;
   console.log(`  healthy p99 with a hanging receiver ÷ without: ${formatNumber(p99Ratio, 2)}`);
   return [
@@ -231,6 +281,16 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
       ratio: ratio(healthy.perSecond, baseline.perSecond),
       goal: '≥ 2,000/s',
       met: healthy.perSecond >= 2000,
+    },
+    {
+      benchmark: 'webhooks',
+      metric: 'deliveries/s against status changes/s with no webhook (the ceiling)',
+      unit: '/s',
+      ours: healthy.perSecond,
+      baseline: ceiling.perSecond,
+      ratio: ratio(healthy.perSecond, ceiling.perSecond),
+      goal: '',
+      met: null,
     },
     { benchmark: 'webhooks', metric: 'p50 commit→receipt', unit: 'ms', ours: healthy.latency.p50, baseline: baseline.latency.p50, ratio: null, goal: '', met: null, digits: 1 },
     { benchmark: 'webhooks', metric: 'p99 commit→receipt', unit: 'ms', ours: healthy.latency.p99, baseline: baseline.latency.p99, ratio: null, goal: '≤ 50 ms', met: healthy.latency.p99 <= 50, digits: 1 },
