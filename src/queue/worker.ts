@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.js';
+import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
 import {
@@ -95,10 +96,11 @@ export class Worker {
   // Whatever the task does, the job is always completed, retried, failed or released here.
   private async execute(job: ClaimedJob, signal: AbortSignal): Promise<void> {
     const handler = this.tasks[job.task];
+    const { leaseMs } = this.options;
     try {
       if (!handler) throw new PermanentJobError(`no handler for task "${job.task}"`);
       await handler.run(job.payload, { signal, attempt: job.attempts });
-      await completeJob(this.prisma, this.id, job.id);
+      await retryWrite(() => completeJob(this.prisma, this.id, job.id), leaseMs, signal);
     } catch (error) {
       if (signal.aborted) {
         await releaseJobs(this.prisma, this.id, [job.id]).catch(() => {});
@@ -108,10 +110,10 @@ export class Worker {
       this.log.warn({ err: error, jobId: String(job.id), task: job.task, attempt: job.attempts, final }, 'job failed');
       try {
         if (final) {
-          await handler?.onGiveUp(job.payload, error);
-          await abandonJob(this.prisma, this.id, job.id);
+          if (handler) await retryWrite(() => handler.onGiveUp(job.payload, error), leaseMs, signal);
+          await retryWrite(() => abandonJob(this.prisma, this.id, job.id), leaseMs, signal);
         } else {
-          await retryJobLater(this.prisma, this.id, job.id, String(error), this.options.retryBaseMs);
+          await retryWrite(() => retryJobLater(this.prisma, this.id, job.id, String(error), this.options.retryBaseMs), leaseMs, signal);
         }
       } catch (bookkeepingError) {
         // The lease lapses and another attempt picks the job up.

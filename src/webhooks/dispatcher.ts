@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
+import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
 import { claimDeliveries, recordAttempts, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
@@ -108,6 +109,7 @@ export class WebhookDispatcher {
   }
 
   private begin(delivery: ClaimedDelivery): void {
+    const leaseEndsAt = Date.now() + this.leaseMs;
     countIn(this.hostsInFlight, delivery.host);
     countIn(this.tenantsInFlight, delivery.tenantId);
     this.total++;
@@ -121,7 +123,7 @@ export class WebhookDispatcher {
       this.total--;
       this.wake();
     };
-    const send = this.deliver(delivery, freeSlot)
+    const send = this.deliver(delivery, leaseEndsAt, freeSlot)
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
@@ -130,7 +132,7 @@ export class WebhookDispatcher {
     this.sends.add(send);
   }
 
-  private async deliver(delivery: ClaimedDelivery, freeSlot: () => void): Promise<void> {
+  private async deliver(delivery: ClaimedDelivery, leaseEndsAt: number, freeSlot: () => void): Promise<void> {
     const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
     const outcome = await this.sender.send({
       id: `evt_${delivery.eventId}`,
@@ -141,7 +143,9 @@ export class WebhookDispatcher {
     freeSlot();
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
-    await this.record({ delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution });
+    const result = { delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution };
+    // Written while the lease holds: after that the delivery may be another dispatcher's.
+    await retryWrite(() => this.record(result), leaseEndsAt - Date.now());
     if (resolution.state === 'FAILED') {
       const lastError = outcome.error ?? `HTTP ${outcome.responseStatus}`;
       this.log.error(
