@@ -1,9 +1,19 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'filestatus' } });
+/**
+ * An error as pino logs it, less the database client that pg's pool attaches to the errors of its
+ * idle connections: a dump of the whole connection, with its PostgreSQL cancel key.
+ */
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { client: _client, ...rest } = pino.stdSerializers.err(error) as ReturnType<typeof pino.stdSerializers.err> & { client?: unknown };
+  return rest;
+}
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, base: { service: 'filestatus' }, serializers: { err: serializeError } }, destination);
 }
 
 /**
@@ -16,8 +26,9 @@ export function withoutStackTraces(log: Logger): Logger {
     {
       serializers: {
         err: (error: unknown) => {
-          if (!(error instanceof Error)) return error;
-          const { stack: _stack, ...rest } = pino.stdSerializers.err(error);
+          const serialized = serializeError(error);
+          if (!(error instanceof Error)) return serialized;
+          const { stack: _stack, ...rest } = serialized as { stack?: string };
           return rest;
         },
       },
