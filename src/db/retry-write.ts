@@ -4,8 +4,18 @@ import pRetry from 'p-retry';
  * Writes again, with backoff, what a lost connection refused, for up to `withinMs`. A failover, a
  * restart of the server or a cut connection would otherwise cost the work the write records: a
  * job's or a delivery's outcome goes unwritten, and only its lease lapsing, tens of seconds later,
- * hands it to another attempt. Stops at once when `signal` aborts.
+ * hands it to another attempt. Once `signal` aborts, no further try is made; the write under way
+ * still counts, as the first one always does. The write must be harmless to repeat: a write
+ * whose answer was lost may have been committed.
  */
 export function retryWrite<T>(write: () => Promise<T>, withinMs: number, signal?: AbortSignal): Promise<T> {
-  return pRetry(write, { retries: 12, minTimeout: 50, factor: 2, maxTimeout: 2_000, maxRetryTime: Math.max(0, withinMs), signal, unref: true });
+  return pRetry(write, {
+    retries: Number.POSITIVE_INFINITY,
+    minTimeout: 50,
+    factor: 2,
+    maxTimeout: 2_000,
+    maxRetryTime: Math.max(0, withinMs),
+    shouldRetry: () => !signal?.aborted,
+    unref: true,
+  });
 }

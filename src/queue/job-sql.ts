@@ -45,8 +45,15 @@ export async function claimJobs(prisma: PrismaClient, workerId: string, limit: n
     RETURNING id, task, payload, attempts, max_attempts AS "maxAttempts"`;
 }
 
-export async function completeJob(prisma: PrismaClient, workerId: string, id: bigint): Promise<void> {
-  await prisma.$executeRaw`DELETE FROM job WHERE id = ${id} AND locked_by = ${workerId}`;
+/** The claim of a job that its worker's writes name: `attempts` tells this claim from a later one. */
+export type JobClaim = Pick<ClaimedJob, 'id' | 'attempts'>;
+
+/**
+ * Removes a finished job. Like every write of a worker about its job, it lands only on the claim
+ * it names, so writing it again after a lost connection cannot touch a later run of the job.
+ */
+export async function completeJob(prisma: PrismaClient, workerId: string, { id, attempts }: JobClaim): Promise<void> {
+  await prisma.$executeRaw`DELETE FROM job WHERE id = ${id} AND locked_by = ${workerId} AND attempts = ${attempts}`;
 }
 
 /** Removes a job that will not run again (it failed for good). */
@@ -56,14 +63,14 @@ export const abandonJob = completeJob;
 export async function retryJobLater(
   prisma: PrismaClient,
   workerId: string,
-  id: bigint,
+  { id, attempts }: JobClaim,
   error: string,
   retryBaseMs: number,
 ): Promise<void> {
   await prisma.$executeRaw`
     UPDATE job SET locked_by = NULL, locked_until = NULL, last_error = ${error.slice(0, 2000)},
                    run_at = now() + ${retryBaseMs} * power(2, attempts - 1) * interval '1 millisecond'
-    WHERE id = ${id} AND locked_by = ${workerId}`;
+    WHERE id = ${id} AND locked_by = ${workerId} AND attempts = ${attempts}`;
 }
 
 /** A live worker keeps its jobs: without this, another worker would take them when the lease lapses. */

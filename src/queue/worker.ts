@@ -87,7 +87,8 @@ export class Worker {
     const controller = new AbortController();
     this.running.set(job.id, controller);
     void this.execute(job, controller.signal).finally(() => {
-      this.running.delete(job.id);
+      // A run still writing its outcome again after a lost connection may end after a later run of the job began here.
+      if (this.running.get(job.id) === controller) this.running.delete(job.id);
       if (this.running.size === 0) this.idle?.();
       this.wake();
     });
@@ -100,7 +101,7 @@ export class Worker {
     try {
       if (!handler) throw new PermanentJobError(`no handler for task "${job.task}"`);
       await handler.run(job.payload, { signal, attempt: job.attempts });
-      await retryWrite(() => completeJob(this.prisma, this.id, job.id), leaseMs, signal);
+      await retryWrite(() => completeJob(this.prisma, this.id, job), leaseMs, signal);
     } catch (error) {
       if (signal.aborted) {
         await releaseJobs(this.prisma, this.id, [job.id]).catch(() => {});
@@ -111,9 +112,9 @@ export class Worker {
       try {
         if (final) {
           if (handler) await retryWrite(() => handler.onGiveUp(job.payload, error), leaseMs, signal);
-          await retryWrite(() => abandonJob(this.prisma, this.id, job.id), leaseMs, signal);
+          await retryWrite(() => abandonJob(this.prisma, this.id, job), leaseMs, signal);
         } else {
-          await retryWrite(() => retryJobLater(this.prisma, this.id, job.id, String(error), this.options.retryBaseMs), leaseMs, signal);
+          await retryWrite(() => retryJobLater(this.prisma, this.id, job, String(error), this.options.retryBaseMs), leaseMs, signal);
         }
       } catch (bookkeepingError) {
         // The lease lapses and another attempt picks the job up.

@@ -13,6 +13,8 @@ export interface ClaimedDelivery {
   host: string;
   event: StatusEvent;
   attemptCount: number;
+  /** The lease's end: what tells this claim of the delivery from a later one. */
+  lockedUntil: Date;
   webhookSecret: string | null;
   previousWebhookSecret: string | null;
   previousWebhookSecretExpiresAt: Date | null;
@@ -58,7 +60,7 @@ export type DeliveryResolution =
   | { state: 'FAILED'; disableWebhook: boolean };
 
 export interface AttemptResult {
-  delivery: { id: string; fileId: string; url: string };
+  delivery: { id: string; fileId: string; url: string; lockedUntil: Date };
   attempt: AttemptRecord;
   resolution: DeliveryResolution;
 }
@@ -74,8 +76,8 @@ const disablesWebhook = (result: AttemptResult) => result.resolution.state === '
  * Records attempts and what follows from them, in one statement for the whole batch (a busy
  * dispatcher finishes many attempts while the previous batch is written). Should that statement
  * fail, each attempt is written on its own, so that one bad row cannot lose the others. Returns
- * the attempts that could not be recorded, with the reason. A delivery this dispatcher no longer
- * holds is left alone.
+ * the attempts that could not be recorded, with the reason. A delivery no longer under the lease
+ * its attempt was made in is left alone, so writing a record again is harmless.
  */
 export async function recordAttempts(
   prisma: PrismaClient,
@@ -109,17 +111,18 @@ async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: At
   await prisma.$executeRaw`
     WITH input AS (
       SELECT * FROM unnest(
-        ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.resolution.state)}::text[],
+        ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.delivery.lockedUntil)}::timestamptz[],
+        ${column((r) => r.resolution.state)}::text[],
         ${column((r) => (r.resolution.state === 'PENDING' ? new Date(Date.now() + r.resolution.retryInMs) : null))}::timestamptz[],
         ${column((r) => lastError(r.attempt, r.resolution))}::text[], ${column((r) => r.attempt.attemptedAt)}::timestamptz[],
         ${column((r) => r.attempt.durationMs)}::int[], ${column((r) => r.attempt.responseStatus)}::int[],
         ${column((r) => r.attempt.responseBody)}::text[], ${column((r) => r.attempt.error)}::text[]
-      ) AS t(id, state, next_attempt_at, last_error, attempted_at, duration_ms, response_status, response_body, error)),
+      ) AS t(id, locked_until, state, next_attempt_at, last_error, attempted_at, duration_ms, response_status, response_body, error)),
     updated AS (
       UPDATE webhook_delivery d
       SET state = i.state, next_attempt_at = i.next_attempt_at, last_error = i.last_error, locked_by = NULL, locked_until = NULL
       FROM input i
-      WHERE d.id = i.id AND d.locked_by = ${dispatcherId} AND d.state = 'SENDING'
+      WHERE d.id = i.id AND d.locked_by = ${dispatcherId} AND d.locked_until = i.locked_until AND d.state = 'SENDING'
       RETURNING d.id)
     INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status, response_body, error)
     SELECT i.id, i.attempted_at, i.duration_ms, i.response_status, i.response_body, i.error
@@ -130,7 +133,7 @@ async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: At
 async function recordGone(prisma: PrismaClient, dispatcherId: string, { delivery, attempt }: AttemptResult): Promise<void> {
   await prisma.$transaction(async (tx) => {
     const updated = await tx.webhookDelivery.updateMany({
-      where: { id: delivery.id, lockedBy: dispatcherId, state: 'SENDING' },
+      where: { id: delivery.id, lockedBy: dispatcherId, lockedUntil: delivery.lockedUntil, state: 'SENDING' },
       data: { state: 'FAILED', nextAttemptAt: null, lockedBy: null, lockedUntil: null, lastError: `HTTP ${attempt.responseStatus}` },
     });
     if (updated.count === 0) return;

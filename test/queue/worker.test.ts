@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/log.js';
-import { addJob, claimJobs } from '../../src/queue/job-sql.js';
+import { addJob, claimJobs, completeJob } from '../../src/queue/job-sql.js';
 import { PermanentJobError, Worker, type TaskHandler } from '../../src/queue/worker.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
@@ -187,5 +187,36 @@ describe('Worker', () => {
     startWorker({ slow }, { leaseMs: 300 });
     await until(async () => (await db.prisma.job.count()) === 0, 5_000);
     expect(runs).toBe(1);
+  });
+
+  it('completes a job whose task finished after the stop gave up waiting, instead of running it again', async () => {
+    let runs = 0;
+    const stubborn: TaskHandler = {
+      // Pays no heed to the stop's abort, and succeeds.
+      run: async () => {
+        runs++;
+        await sleep(300);
+      },
+      onGiveUp: async () => {},
+    };
+    const worker = startWorker({ stubborn });
+    await queue('stubborn', 'late');
+    await until(() => runs === 1);
+    await worker.stop(50);
+    expect(await db.prisma.job.count()).toBe(0);
+  });
+
+  it("writes a job's outcome only to the claim it names, not to a later claim of the same job", async () => {
+    await queue('work', 'reclaimed');
+    const [first] = await claimJobs(db.prisma, 'worker-a', 1, 60_000);
+    // Worker A's retry was committed but its answer lost; A claimed the job again since.
+    await db.prisma.job.update({ where: { id: first.id }, data: { lockedBy: null, lockedUntil: null } });
+    const [second] = await claimJobs(db.prisma, 'worker-a', 1, 60_000);
+    expect(second.attempts).toBe(first.attempts + 1);
+
+    await completeJob(db.prisma, 'worker-a', first);
+    expect(await db.prisma.job.count()).toBe(1);
+    await completeJob(db.prisma, 'worker-a', second);
+    expect(await db.prisma.job.count()).toBe(0);
   });
 });

@@ -45,6 +45,13 @@ async function fileWithWebhook(tenantId: string, webhookUrl: string): Promise<st
 
 const unlimited = { limit: 64, perHost: 64, perTenant: 64, hostsInFlight: new Map(), tenantsInFlight: new Map() };
 
+/** Settles whatever an earlier test left open, so that a claim sees only what the test makes. */
+async function settleOpenDeliveries(): Promise<void> {
+  await db.prisma.webhookDelivery.updateMany({ where: { state: { in: ['PENDING', 'SENDING'] } }, data: { state: 'DELIVERED', lockedBy: null } });
+}
+
+const tenant = async (name: string) => (await db.prisma.tenant.create({ data: { name } })).id;
+
 const countBy = (keys: string[]) => keys.reduce((counts, key) => counts.set(key, (counts.get(key) ?? 0) + 1), new Map<string, number>());
 
 afterAll(async () => {
@@ -93,7 +100,7 @@ describe('claimDeliveries', () => {
   });
 
   it("hands over no more than each host's and each tenant's free slots, and nothing of a full one", async () => {
-    const tenant = async (name: string) => (await db.prisma.tenant.create({ data: { name } })).id;
+    await settleOpenDeliveries();
     const [crowd, quiet, full] = [await tenant('crowd'), await tenant('quiet'), await tenant('full')];
     // One tenant, many hosts: ports and subdomains are hosts of their own, the tenant is not.
     for (let i = 0; i < 6; i++) await fileWithWebhook(crowd, `https://a.example/hook-${i}`);
@@ -124,5 +131,28 @@ describe('claimDeliveries', () => {
     const rest = await claimDeliveries(db.prisma, 'limits', 60_000, unlimited);
     expect(claimed.length + rest.length).toBe(22);
     expect(new Set([...claimed, ...rest].map((delivery) => delivery.id)).size).toBe(22);
+  });
+
+  it("looks past one tenant's backlog for the others' deliveries while it has slots to give", async () => {
+    await settleOpenDeliveries();
+    const [backlog, behind] = [await tenant('backlog'), await tenant('behind')];
+    for (let i = 0; i < 10; i++) await fileWithWebhook(backlog, `https://backlog-${i}.example/hook`);
+    await fileWithWebhook(behind, 'https://behind.example/hook');
+
+    // Six slots, three per tenant: the six oldest due are all the backlog's.
+    const claimed = await claimDeliveries(db.prisma, 'rounds', 60_000, {
+      limit: 6,
+      perHost: 8,
+      perTenant: 3,
+      hostsInFlight: new Map(),
+      tenantsInFlight: new Map(),
+    });
+
+    const tenants = countBy(claimed.map((delivery) => delivery.tenantId));
+    expect(tenants.get(backlog)).toBe(3);
+    expect(tenants.get(behind)).toBe(1);
+    expect(new Set(claimed.map((delivery) => delivery.id)).size).toBe(4);
+    const leased = await db.prisma.webhookDelivery.count({ where: { state: 'SENDING', lockedBy: 'rounds' } });
+    expect(leased).toBe(4);
   });
 });

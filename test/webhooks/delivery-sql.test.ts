@@ -30,12 +30,15 @@ async function deliveryHeldBy(dispatcherId: string) {
       where: { fileId, state: 'DELIVERED' },
       data: { state: 'SENDING', lockedBy: dispatcherId, lockedUntil: new Date(Date.now() + 3_600_000) },
     });
-    if (held.count === 1) return prisma.webhookDelivery.findFirstOrThrow({ where: { fileId } });
+    if (held.count === 1) {
+      const delivery = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId } });
+      return { ...delivery, lockedUntil: delivery.lockedUntil! };
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
-const delivered = (delivery: { id: string; fileId: string; url: string }, responseBody: string): AttemptResult => ({
+const delivered = (delivery: AttemptResult['delivery'], responseBody: string): AttemptResult => ({
   delivery,
   attempt: { attemptedAt: new Date(), durationMs: 3, responseStatus: 200, responseBody, error: null },
   resolution: { state: 'DELIVERED' },
@@ -61,5 +64,27 @@ describe('recordAttempts', () => {
     expect(byId.get(good.id)!.attempts.map((attempt) => attempt.responseBody)).toContain('ok');
     expect(byId.get(bad.id)).toMatchObject({ state: 'SENDING', lockedBy: 'test-dispatcher' });
     expect(lines.map((line) => JSON.parse(line).msg)).toEqual(['could not record a batch of webhook attempts; recording them one by one']);
+  });
+
+  it('leaves a delivery alone once it is under a later lease, so a record written again cannot land on it', async () => {
+    const first = await deliveryHeldBy('test-dispatcher');
+    const { prisma } = server.service.db;
+    // The same dispatcher claimed it again meanwhile (the first record had been committed, its answer lost).
+    const laterLease = new Date(first.lockedUntil.getTime() + 60_000);
+    await prisma.webhookDelivery.update({ where: { id: first.id }, data: { lockedUntil: laterLease } });
+    const attemptsBefore = await prisma.webhookAttempt.count({ where: { deliveryId: first.id } });
+
+    const unrecorded = await recordAttempts(prisma, 'test-dispatcher', [delivered(first, 'stale')], pino({ level: 'silent' }));
+
+    expect(unrecorded.size).toBe(0);
+    expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({
+      state: 'SENDING',
+      lockedBy: 'test-dispatcher',
+      lockedUntil: laterLease,
+    });
+    expect(await prisma.webhookAttempt.count({ where: { deliveryId: first.id } })).toBe(attemptsBefore);
+    // Under the lease it names, the same record lands.
+    await recordAttempts(prisma, 'test-dispatcher', [delivered({ ...first, lockedUntil: laterLease }, 'current')], pino({ level: 'silent' }));
+    expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({ state: 'DELIVERED', lockedBy: null });
   });
 });
