@@ -96,3 +96,13 @@ export async function releaseJobs(prisma: PrismaClient, workerId: string, ids: b
 export async function releaseOrphanedLeases(prisma: PrismaClient): Promise<number> {
   return prisma.$executeRaw`UPDATE job SET locked_by = NULL, locked_until = NULL WHERE locked_by IS NOT NULL`;
 }
+
+/**
+ * Gives back what a claim whose answer was lost may have leased: the jobs this worker holds but
+ * is not running. Left alone, they would wait out their lease.
+ */
+export async function releaseJobsNotRunning(prisma: PrismaClient, workerId: string, running: bigint[]): Promise<number> {
+  return prisma.$executeRaw`
+    UPDATE job SET locked_by = NULL, locked_until = NULL, attempts = attempts - 1
+    WHERE locked_by = ${workerId} AND id <> ALL(${running}::bigint[])`;
+}

@@ -8,6 +8,7 @@ import {
   claimJobs,
   completeJob,
   releaseJobs,
+  releaseJobsNotRunning,
   renewLeases,
   retryJobLater,
   type ClaimedJob,
@@ -39,6 +40,8 @@ export interface WorkerOptions {
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = new Map<bigint, AbortController>();
+  /** A claim failed: it may have leased jobs all the same, its answer lost with the connection. */
+  private claimMayHaveLeased = false;
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -68,18 +71,30 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopping) {
+      if (this.claimMayHaveLeased) await this.releaseNotRunning();
       const free = this.options.concurrency - this.running.size;
       let claimed: ClaimedJob[] = [];
-      if (free > 0) {
+      if (free > 0 && !this.claimMayHaveLeased) {
         try {
           claimed = await claimJobs(this.prisma, this.id, free, this.options.leaseMs);
         } catch (error) {
+          this.claimMayHaveLeased = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim jobs');
         }
       }
       for (const job of claimed) this.runJob(job);
       if (claimed.length === free && free > 0) continue;
       await this.signal.pause(this.options.pollMs);
+    }
+  }
+
+  /** Tried once a round until it succeeds; no claim is made meanwhile, so none can race it. */
+  private async releaseNotRunning(): Promise<void> {
+    try {
+      await releaseJobsNotRunning(this.prisma, this.id, [...this.running.keys()]);
+      this.claimMayHaveLeased = false;
+    } catch {
+      // The database is still away; the next round tries again.
     }
   }
 

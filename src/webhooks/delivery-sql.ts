@@ -147,6 +147,17 @@ async function recordGone(prisma: PrismaClient, dispatcherId: string, { delivery
 }
 
 /**
+ * Gives back what a claim whose answer was lost may have leased: the deliveries this dispatcher
+ * holds but is not sending. Left alone, they would wait out their lease, and hold back the later
+ * deliveries of their file and URL meanwhile.
+ */
+export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId: string, sending: string[]): Promise<number> {
+  return prisma.$executeRaw`
+    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
+    WHERE state = 'SENDING' AND locked_by = ${dispatcherId} AND id <> ALL(${sending}::uuid[])`;
+}
+
+/**
  * Queues a delivery again, with the same webhook-id and a fresh retry schedule. Asking for it
  * again re-enables a webhook that a 410 disabled: the owner says the receiver is back. A delivery
  * being sent is left as it is.

@@ -5,7 +5,7 @@ import type { PrismaClient } from '../db/database.js';
 import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
-import { claimDeliveries, recordAttempts, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
+import { claimDeliveries, recordAttempts, releaseUnsentDeliveries, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { webhookPayload } from './webhook-payload.js';
@@ -51,6 +51,10 @@ export class WebhookDispatcher {
   private hostsInFlight = new Map<string, number>();
   private tenantsInFlight = new Map<string, number>();
   private total = 0;
+  /** Claimed and not yet settled: sending, or writing what the attempt gave. */
+  private sending = new Set<string>();
+  /** A claim failed: it may have leased deliveries all the same, its answer lost with the connection. */
+  private claimMayHaveLeased = false;
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -87,9 +91,10 @@ export class WebhookDispatcher {
       // The attempts finished since the last round first: they end their deliveries' turn, so the
       // next delivery of the same file and URL can be claimed in this round.
       await this.writeAttempts();
+      if (this.claimMayHaveLeased) await this.releaseUnsent();
       const free = this.config.concurrency - this.total;
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0) {
+      if (free > 0 && !this.claimMayHaveLeased) {
         try {
           claimed = await claimDeliveries(this.prisma, this.id, this.leaseMs, {
             limit: free,
@@ -99,6 +104,7 @@ export class WebhookDispatcher {
             tenantsInFlight: this.tenantsInFlight,
           });
         } catch (error) {
+          this.claimMayHaveLeased = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
       }
@@ -108,8 +114,19 @@ export class WebhookDispatcher {
     }
   }
 
+  /** Tried once a round until it succeeds; no claim is made meanwhile, so none can race it. */
+  private async releaseUnsent(): Promise<void> {
+    try {
+      await releaseUnsentDeliveries(this.prisma, this.id, [...this.sending]);
+      this.claimMayHaveLeased = false;
+    } catch {
+      // The database is still away; the next round tries again.
+    }
+  }
+
   private begin(delivery: ClaimedDelivery): void {
     const leaseEndsAt = Date.now() + this.leaseMs;
+    this.sending.add(delivery.id);
     countIn(this.hostsInFlight, delivery.host);
     countIn(this.tenantsInFlight, delivery.tenantId);
     this.total++;
@@ -127,6 +144,7 @@ export class WebhookDispatcher {
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
+        this.sending.delete(delivery.id);
         this.sends.delete(send);
       });
     this.sends.add(send);

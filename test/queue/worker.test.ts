@@ -219,4 +219,22 @@ describe('Worker', () => {
     await completeJob(db.prisma, 'worker-a', second);
     expect(await db.prisma.job.count()).toBe(0);
   });
+
+  it('takes back at once the jobs a claim leased although its answer was lost', async () => {
+    await queue('work', 'lost-answer');
+    const ran: number[] = [];
+    const worker = new Worker(db.prisma, { work: { run: async () => void ran.push(Date.now()), onGiveUp: async () => {} } }, { ...options, leaseMs: 60_000 }, log);
+    workers.push(worker);
+    // The claim was committed and its answer lost with the connection: the job is leased for a
+    // minute to a worker that does not know it.
+    const [lost] = await claimJobs(db.prisma, worker.id, 1, 60_000);
+    expect(lost).toBeDefined();
+    // The worker's own claims fail for a moment, as they would while the connection is down.
+    await db.prisma.$executeRawUnsafe('ALTER TABLE job RENAME TO job_away');
+    worker.start();
+    await sleep(150);
+    await db.prisma.$executeRawUnsafe('ALTER TABLE job_away RENAME TO job');
+    await until(() => ran.length === 1, 3_000);
+    await until(async () => (await db.prisma.job.count()) === 0, 3_000);
+  });
 });
