@@ -65,7 +65,9 @@ function adaptQueriesToThisProcess(pglite: PGlite): void {
 
 export async function openDatabase({ dataDir, databaseUrl }: DatabaseOptions): Promise<Database> {
   if (databaseUrl) {
-    const adapterFactory = new PrismaPg({ connectionString: databaseUrl, max: 10 });
+    // Timestamps go to and from the server as UTC wall times: a session in any other time zone
+    // would read them hours off (the adapter sends and reads them without an offset).
+    const adapterFactory = new PrismaPg({ connectionString: databaseUrl, max: 10, options: '-c TimeZone=UTC' });
     const prisma = new PrismaClient({ adapter: adapterFactory });
     return { prisma, kind: 'postgres', adapterFactory, close: () => prisma.$disconnect() };
   }
