@@ -4,9 +4,9 @@ import pRetry from 'p-retry';
  * Writes again, with backoff, what a lost connection refused, for up to `withinMs`. A failover, a
  * restart of the server or a cut connection would otherwise cost the work the write records: a
  * job's or a delivery's outcome goes unwritten, and only its lease lapsing, tens of seconds later,
- * hands it to another attempt. Once `signal` aborts, no further try is made; the write under way
- * still counts, as the first one always does. The write must be harmless to repeat: a write
- * whose answer was lost may have been committed.
+ * hands it to another attempt. Once `signal` aborts, no further try is scheduled (one already
+ * waiting still runs); the first try is always made. The write must be harmless to repeat: a
+ * write whose answer was lost may have been committed.
  */
 export function retryWrite<T>(write: () => Promise<T>, withinMs: number, signal?: AbortSignal): Promise<T> {
   return pRetry(write, {

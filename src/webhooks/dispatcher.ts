@@ -51,8 +51,11 @@ export class WebhookDispatcher {
   private hostsInFlight = new Map<string, number>();
   private tenantsInFlight = new Map<string, number>();
   private total = 0;
-  /** Claimed and not yet settled: sending, or writing what the attempt gave. */
-  private sending = new Set<string>();
+  /**
+   * Claimed and not yet settled (sending, or writing what the attempt gave), with the lease each
+   * was claimed under: a redelivery can be claimed again while the previous attempt still writes.
+   */
+  private sending = new Map<string, number>();
   /** A claim failed: it may have leased deliveries all the same, its answer lost with the connection. */
   private claimMayHaveLeased = false;
   private stopping = false;
@@ -117,7 +120,7 @@ export class WebhookDispatcher {
   /** Tried once a round until it succeeds; no claim is made meanwhile, so none can race it. */
   private async releaseUnsent(): Promise<void> {
     try {
-      await releaseUnsentDeliveries(this.prisma, this.id, [...this.sending]);
+      await releaseUnsentDeliveries(this.prisma, this.id, [...this.sending.keys()]);
       this.claimMayHaveLeased = false;
     } catch {
       // The database is still away; the next round tries again.
@@ -126,7 +129,8 @@ export class WebhookDispatcher {
 
   private begin(delivery: ClaimedDelivery): void {
     const leaseEndsAt = Date.now() + this.leaseMs;
-    this.sending.add(delivery.id);
+    const lease = delivery.lockedUntil.getTime();
+    this.sending.set(delivery.id, lease);
     countIn(this.hostsInFlight, delivery.host);
     countIn(this.tenantsInFlight, delivery.tenantId);
     this.total++;
@@ -144,7 +148,7 @@ export class WebhookDispatcher {
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
-        this.sending.delete(delivery.id);
+        if (this.sending.get(delivery.id) === lease) this.sending.delete(delivery.id);
         this.sends.delete(send);
       });
     this.sends.add(send);

@@ -83,7 +83,7 @@ BEGIN
       WHERE c.id = ANY(claimed_ids);
     END IF;
     -- Every due delivery was looked at, or every one looked at was taken: nothing is left behind.
-    EXIT WHEN looked_at < remaining OR COALESCE(cardinality(claimed_ids), 0) = looked_at;
+    EXIT WHEN claimed_ids IS NULL OR looked_at < remaining OR cardinality(claimed_ids) = looked_at;
     remaining := remaining - cardinality(claimed_ids);
     SELECT array_agg(l.host), array_agg(l.in_flight) INTO hosts, host_counts FROM (
       SELECT u.host, sum(u.in_flight)::integer AS in_flight FROM (
