@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
@@ -33,40 +33,102 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** A file of a new tenant whose first status is due to `webhookUrl`. */
+async function fileWithWebhook(webhookUrl: string): Promise<string> {
+  const tenantId = (await db.prisma.tenant.create({ data: { name: `lost-${Math.random()}` } })).id;
+  const recorder = new StatusRecorder(db.prisma, createStatusBus());
+  return db.prisma.$transaction(async (tx) => {
+    const file = await tx.file.create({
+      data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x', webhookUrl, webhookEvents: ['file.processing'] },
+    });
+    await recorder.recordQueued(tx, file, {});
+    return file.id;
+  });
+}
+
+function newDispatcher() {
+  const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' }).webhooks;
+  const sender = createWebhookSender({
+    guard: createUrlGuard(config, log),
+    timeoutMs: config.timeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxSocketsPerHost: config.concurrencyPerHost,
+  });
+  const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log);
+  return {
+    dispatcher,
+    async close() {
+      await dispatcher.stop();
+      sender.close();
+    },
+  };
+}
+
+/** The dispatcher's claims fail for a moment, as they would while the connection is down. */
+async function claimsFailFor(ms: number, meanwhile: () => void = () => {}): Promise<void> {
+  await db.prisma.$executeRawUnsafe(`ALTER FUNCTION ${CLAIM_FUNCTION} RENAME TO claim_away`);
+  meanwhile();
+  await sleep(ms);
+  await db.prisma.$executeRawUnsafe(`ALTER FUNCTION ${CLAIM_FUNCTION.replace('claim_webhook_deliveries', 'claim_away')} RENAME TO claim_webhook_deliveries`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe('a webhook claim whose answer was lost', () => {
   it('gives back what it leased at once, instead of when the lease lapses', async () => {
     const receiver = await startReceiver();
-    const tenantId = (await db.prisma.tenant.create({ data: { name: 'lost' } })).id;
-    const recorder = new StatusRecorder(db.prisma, createStatusBus());
-    await db.prisma.$transaction(async (tx) => {
-      const file = await tx.file.create({
-        data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x', webhookUrl: receiver.url, webhookEvents: ['file.processing'] },
-      });
-      await recorder.recordQueued(tx, file, {});
-    });
-    const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' }).webhooks;
-    const sender = createWebhookSender({
-      guard: createUrlGuard(config, log),
-      timeoutMs: config.timeoutMs,
-      connectTimeoutMs: config.connectTimeoutMs,
-      maxSocketsPerHost: config.concurrencyPerHost,
-    });
-    const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log);
+    await fileWithWebhook(receiver.url);
+    const { dispatcher, close } = newDispatcher();
     try {
       // The claim was committed and its answer lost with the connection: the delivery is leased
       // for a minute to a dispatcher that does not know it.
       const limits = { limit: 1, perHost: 8, perTenant: 8, hostsInFlight: new Map(), tenantsInFlight: new Map() };
       const [lost] = await claimDeliveries(db.prisma, dispatcher.id, 60_000, limits);
       if (!lost) throw new Error('nothing to claim');
-      // The dispatcher's own claims fail for a moment, as they would while the connection is down.
-      await db.prisma.$executeRawUnsafe(`ALTER FUNCTION ${CLAIM_FUNCTION} RENAME TO claim_away`);
-      dispatcher.start();
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      await db.prisma.$executeRawUnsafe(`ALTER FUNCTION claim_away(text, integer, integer, integer, text[], integer[], integer, uuid[], integer[]) RENAME TO claim_webhook_deliveries`);
+      await claimsFailFor(150, () => dispatcher.start());
       await receiver.until((received) => received.length === 1, 3_000);
     } finally {
-      await dispatcher.stop();
-      sender.close();
+      await close();
+      await receiver.close();
+    }
+  });
+
+  it('keeps a delivery it is sending, while an earlier attempt of it still writes its record', async () => {
+    // The second request is answered after 3 s; any other at once.
+    const receiver = await startReceiver((_request, index, res) => void setTimeout(() => res.writeHead(204).end(), index === 1 ? 3_000 : 0));
+    const fileId = await fileWithWebhook(receiver.url);
+    const { dispatcher, close } = newDispatcher();
+    try {
+      // The first attempt's record cannot be written: it is written again, with backoff.
+      await db.prisma.$executeRawUnsafe('ALTER TABLE webhook_attempt RENAME TO webhook_attempt_away');
+      dispatcher.start();
+      await receiver.until((received) => received.length === 1, 3_000);
+      await sleep(200);
+      // As if that record had been committed and its answer lost, and the delivery redelivered:
+      // the dispatcher claims it again and sends it while the first attempt still writes.
+      await db.prisma.webhookDelivery.updateMany({
+        where: { fileId },
+        data: { state: 'PENDING', lockedBy: null, lockedUntil: null, nextAttemptAt: new Date() },
+      });
+      dispatcher.wake();
+      await receiver.until((received) => received.length === 2, 3_000);
+      await db.prisma.$executeRawUnsafe('ALTER TABLE webhook_attempt_away RENAME TO webhook_attempt');
+      await sleep(1_200); // the first attempt's next write finds its lease gone, and ends
+      // A failed claim now has the dispatcher give back what it holds but is not sending.
+      await claimsFailFor(150);
+      await sleep(300);
+      expect(receiver.received).toHaveLength(2);
+      const deadline = Date.now() + 5_000;
+      let delivery = await db.prisma.webhookDelivery.findFirstOrThrow({ where: { fileId }, include: { attempts: true } });
+      while (delivery.state !== 'DELIVERED' && Date.now() < deadline) {
+        await sleep(50);
+        delivery = await db.prisma.webhookDelivery.findFirstOrThrow({ where: { fileId }, include: { attempts: true } });
+      }
+      expect(delivery).toMatchObject({ state: 'DELIVERED' });
+      expect(delivery.attempts.map((attempt) => attempt.responseStatus)).toEqual([204]);
+      expect(receiver.received).toHaveLength(2);
+    } finally {
+      await close();
       await receiver.close();
     }
   });
