@@ -128,7 +128,6 @@ export class WebhookDispatcher {
   }
 
   private begin(delivery: ClaimedDelivery): void {
-    const leaseEndsAt = Date.now() + this.leaseMs;
     const lease = delivery.lockedUntil.getTime();
     this.sending.set(delivery.id, lease);
     countIn(this.hostsInFlight, delivery.host);
@@ -144,7 +143,7 @@ export class WebhookDispatcher {
       this.total--;
       this.wake();
     };
-    const send = this.deliver(delivery, leaseEndsAt, freeSlot)
+    const send = this.deliver(delivery, freeSlot)
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
@@ -154,7 +153,7 @@ export class WebhookDispatcher {
     this.sends.add(send);
   }
 
-  private async deliver(delivery: ClaimedDelivery, leaseEndsAt: number, freeSlot: () => void): Promise<void> {
+  private async deliver(delivery: ClaimedDelivery, freeSlot: () => void): Promise<void> {
     const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
     const outcome = await this.sender.send({
       id: `evt_${delivery.eventId}`,
@@ -167,7 +166,7 @@ export class WebhookDispatcher {
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
     const result = { delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution };
     // Written while the lease holds: after that the delivery may be another dispatcher's.
-    await retryWrite(() => this.record(result), leaseEndsAt - Date.now());
+    await retryWrite(() => this.record(result), delivery.lockedUntil.getTime() - Date.now());
     if (resolution.state === 'FAILED') {
       const lastError = outcome.error ?? `HTTP ${outcome.responseStatus}`;
       this.log.error(
