@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { applyMigrations } from '../../src/db/migrate.js';
 
 /**
  * With a server (TEST_DATABASE_URL by default), each caller gets a fresh database on it (dropped
@@ -23,6 +28,25 @@ export async function createTestDatabase(
       await client.connect();
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await client.end();
+    },
+  };
+}
+
+/**
+ * A migrated database of the caller's own, in a temporary data directory: the embedded default,
+ * or a fresh database on TEST_DATABASE_URL's server. close() removes it all.
+ */
+export async function openTestDatabase(name: string): Promise<{ db: Database; close(): Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+  const database = await createTestDatabase();
+  const db = await openDatabase({ dataDir, databaseUrl: database.url });
+  await applyMigrations(db);
+  return {
+    db,
+    async close() {
+      await db.close();
+      await database.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,26 +1,18 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { applyMigrations } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/log.js';
 import { addJob, claimJobs, completeJob } from '../../src/queue/job-sql.js';
 import { PermanentJobError, Worker, type TaskHandler } from '../../src/queue/worker.js';
-import { createTestDatabase } from '../helpers/test-database.js';
+import { openTestDatabase } from '../helpers/test-database.js';
 
-let dataDir: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Database;
+let closeDatabase: () => Promise<void>;
 const log = createLogger('silent');
 const workers: Worker[] = [];
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'worker-'));
-  database = await createTestDatabase();
-  db = await openDatabase({ dataDir, databaseUrl: database.url });
-  await applyMigrations(db);
+  ({ db, close: closeDatabase } = await openTestDatabase('worker'));
 });
 beforeEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.stop(0)));
@@ -28,9 +20,7 @@ beforeEach(async () => {
 });
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.stop(0)));
-  await db.close();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await closeDatabase();
 });
 
 const options = { concurrency: 4, leaseMs: 2_000, pollMs: 20, retryBaseMs: 20 };

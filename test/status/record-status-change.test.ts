@@ -1,36 +1,26 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { applyMigrations } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/database.js';
 import type { StatusEvent } from '../../src/status/model.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus } from '../../src/status/status-bus.js';
 import { toStatusEvent } from '../../src/status/status-rows.js';
-import { createTestDatabase } from '../helpers/test-database.js';
+import { openTestDatabase } from '../helpers/test-database.js';
 
-let dataDir: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Database;
+let closeDatabase: () => Promise<void>;
 let recorder: StatusRecorder;
 let tenantId: string;
 const published: StatusEvent[] = [];
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'record-status-'));
-  database = await createTestDatabase();
-  db = await openDatabase({ dataDir, databaseUrl: database.url });
-  await applyMigrations(db);
+  ({ db, close: closeDatabase } = await openTestDatabase('record-status'));
   const bus = createStatusBus();
   bus.onStatus((event) => published.push(event));
   recorder = new StatusRecorder(db.prisma, bus);
   tenantId = (await db.prisma.tenant.create({ data: { name: 'recorder' } })).id;
 });
 afterAll(async () => {
-  await db.close();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await closeDatabase();
 });
 
 async function newFile(): Promise<string> {

@@ -1,35 +1,25 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { applyMigrations } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/database.js';
 import type { StatusEvent } from '../../src/status/model.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, type StatusBus } from '../../src/status/status-bus.js';
 import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
-import { createTestDatabase } from '../helpers/test-database.js';
+import { openTestDatabase } from '../helpers/test-database.js';
 
-let dataDir: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Database;
+let closeDatabase: () => Promise<void>;
 let bus: StatusBus;
 let recorder: StatusRecorder;
 let tenantId: string;
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'watch-status-'));
-  database = await createTestDatabase();
-  db = await openDatabase({ dataDir, databaseUrl: database.url });
-  await applyMigrations(db);
+  ({ db, close: closeDatabase } = await openTestDatabase('watch-status'));
   bus = createStatusBus();
   recorder = new StatusRecorder(db.prisma, bus);
   tenantId = (await db.prisma.tenant.create({ data: { name: 'watchers' } })).id;
 });
 afterAll(async () => {
-  await db.close();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await closeDatabase();
 });
 
 async function newFile(): Promise<string> {

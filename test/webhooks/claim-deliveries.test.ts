@@ -1,26 +1,18 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { applyMigrations } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/log.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus } from '../../src/status/status-bus.js';
 import { claimDeliveries, recordAttempts } from '../../src/webhooks/delivery-sql.js';
-import { createTestDatabase } from '../helpers/test-database.js';
+import { openTestDatabase } from '../helpers/test-database.js';
 
-let dataDir: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Database;
+let closeDatabase: () => Promise<void>;
 let recorder: StatusRecorder;
 const files: string[] = [];
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'claim-deliveries-'));
-  database = await createTestDatabase();
-  db = await openDatabase({ dataDir, databaseUrl: database.url });
-  await applyMigrations(db);
+  ({ db, close: closeDatabase } = await openTestDatabase('claim-deliveries'));
   recorder = new StatusRecorder(db.prisma, createStatusBus());
   const tenantId = (await db.prisma.tenant.create({ data: { name: 'claims' } })).id;
   for (let i = 0; i < 20; i++) files.push(await fileWithWebhook(tenantId, `https://receiver-${i}.example/hook`));
@@ -55,9 +47,7 @@ const tenant = async (name: string) => (await db.prisma.tenant.create({ data: { 
 const countBy = (keys: string[]) => keys.reduce((counts, key) => counts.set(key, (counts.get(key) ?? 0) + 1), new Map<string, number>());
 
 afterAll(async () => {
-  await db.close();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await closeDatabase();
 });
 
 describe('claimDeliveries', () => {

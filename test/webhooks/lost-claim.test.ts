@@ -1,10 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { applyMigrations } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/log.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus } from '../../src/status/status-bus.js';
@@ -12,25 +8,19 @@ import { claimDeliveries } from '../../src/webhooks/delivery-sql.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 import { createWebhookSender } from '../../src/webhooks/send-webhook.js';
 import { createUrlGuard } from '../../src/webhooks/url-guard.js';
-import { createTestDatabase } from '../helpers/test-database.js';
+import { openTestDatabase } from '../helpers/test-database.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const log = createLogger('silent');
 const CLAIM_FUNCTION = 'claim_webhook_deliveries(text, integer, integer, integer, text[], integer[], integer, uuid[], integer[])';
-let dataDir: string;
-let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: Database;
+let closeDatabase: () => Promise<void>;
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lost-claim-'));
-  database = await createTestDatabase();
-  db = await openDatabase({ dataDir, databaseUrl: database.url });
-  await applyMigrations(db);
+  ({ db, close: closeDatabase } = await openTestDatabase('lost-claim'));
 });
 afterAll(async () => {
-  await db.close();
-  await database.drop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await closeDatabase();
 });
 
 /** A file of a new tenant whose first status is due to `webhookUrl`. */
