@@ -60,7 +60,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     const blobs = new BlobStore(config.dataDir);
     const stopSweeps = await startLeftoverSweeps(db, blobs, log);
     stops.push(async () => stopSweeps());
-    const status = new StatusRecorder(db.prisma, bus);
+    // PostgreSQL runs statements side by side, on a pool of 10 connections that the worker, the
+    // dispatcher and the API share; the embedded database runs one at a time.
+    const status = new StatusRecorder(db.prisma, bus, db.kind === 'postgres' ? 4 : 1);
     const guard = createUrlGuard(config.webhooks, log);
     const services: Services = {
       prisma: db.prisma,

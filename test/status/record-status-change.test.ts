@@ -118,3 +118,63 @@ describe('StatusRecorder', () => {
     expect((await storedEvents(fileId)).map((event) => event.sequence)).toEqual(Array.from({ length: 41 }, (_, step) => step + 1));
   });
 });
+
+/** In the order first heard: the bus hears a change at least once (the process's own copy, then the wire's). */
+const publishedSequences = (fileId: string) => [...new Set(published.filter((event) => event.fileId === fileId).map((event) => event.sequence))];
+
+describe('StatusRecorder, group commit', () => {
+  it('writes the changes that callers make at once in batches, each one committed as a whole', async () => {
+    const files = await Promise.all(Array.from({ length: 40 }, () => newFile()));
+    const events = await Promise.all(files.map((fileId) => recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: 30 })));
+    expect(events.map((event) => event!.fileId)).toEqual(files);
+    expect(events.every((event) => event!.sequence === 2 && event!.progress === 30)).toBe(true);
+    // A batch is one transaction, so its changes share the transaction's clock: the first change
+    // goes alone, the 39 that wait for it go in two batches (32 at most in one).
+    const stamps = new Set(events.map((event) => event!.updatedAt.getTime()));
+    expect(stamps.size).toBeLessThanOrEqual(3);
+    expect(stamps.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it("keeps one file's changes in the order they were made when they share a batch", async () => {
+    const [other, fileId] = await Promise.all([newFile(), newFile()]);
+    const made = [
+      recorder.record({ fileId: other, status: 'PROCESSING', progress: 1 }),
+      recorder.record({ fileId, status: 'PROCESSING', stage: 'VALIDATING', progress: 10, message: 'first' }),
+      recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: 20, message: 'second' }),
+      recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100, message: 'third' }),
+      recorder.record({ fileId, status: 'PROCESSING', stage: 'STORING', progress: 90, message: 'after the end' }),
+    ];
+    const [, ...ofFile] = await Promise.all(made);
+    expect(ofFile.map((event) => event && [event.sequence, event.message])).toEqual([[2, 'first'], [3, 'second'], [4, 'third'], null]);
+    expect(publishedSequences(fileId)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('fails only the bad change of a batch: the others are recorded and published', async () => {
+    const files = await Promise.all(Array.from({ length: 5 }, () => newFile()));
+    const settled = await Promise.allSettled([
+      ...files.map((fileId) => recorder.record({ fileId, status: 'PROCESSING', progress: 40 })),
+      recorder.record({ fileId: 'not-a-uuid', status: 'PROCESSING', progress: 40 }),
+      ...files.map((fileId) => recorder.record({ fileId, status: 'PROCESSING', progress: 50 })),
+    ]);
+    expect(settled.map((result) => result.status)).toEqual([...files.map(() => 'fulfilled'), 'rejected', ...files.map(() => 'fulfilled')]);
+    for (const fileId of files) {
+      expect((await storedEvents(fileId)).map((event) => event.progress)).toEqual([0, 40, 50]);
+      expect(publishedSequences(fileId)).toEqual([1, 2, 3]);
+    }
+  });
+
+  it('records every change when several recorders, as several processes would, write the same files in opposite orders', async () => {
+    const files = await Promise.all(Array.from({ length: 20 }, () => newFile()));
+    const recorders = [new StatusRecorder(db.prisma, createStatusBus(), 4), new StatusRecorder(db.prisma, createStatusBus(), 4)];
+    await Promise.all(
+      recorders.flatMap((each, which) =>
+        Array.from({ length: 5 }, (_, round) =>
+          Promise.all((which === 0 ? files : [...files].reverse()).map((fileId) => each.record({ fileId, status: 'PROCESSING', progress: round }))),
+        ),
+      ),
+    );
+    for (const fileId of files) {
+      expect((await storedEvents(fileId)).map((event) => event.sequence)).toEqual(Array.from({ length: 11 }, (_, index) => index + 1));
+    }
+  });
+});
