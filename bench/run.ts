@@ -32,6 +32,7 @@ const benchmarks: Record<string, () => Promise<ResultRow[]>> = {
       hangingFiles: 10,
       producers: setting('BENCH_WEBHOOK_PRODUCERS', 2),
       databaseUrl: process.env.BENCH_DATABASE_URL,
+      backlog: setting('BENCH_WEBHOOK_BACKLOG', 5_000),
     }),
 };
 

@@ -18,6 +18,8 @@ export interface WebhookBenchOptions {
   producers: number;
   /** A PostgreSQL server to run on (a fresh database each run) instead of the embedded default. */
   databaseUrl: string | undefined;
+  /** Deliveries all due at once, as receivers that come back after an outage find them. */
+  backlog: number;
 }
 
 interface Receiver {
@@ -241,6 +243,42 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
   }
 }
 
+/**
+ * The outbox after an outage: `backlog` deliveries, one per file, spread over the receivers, all
+ * falling due at the same moment, and no status change meanwhile. Only the dispatcher works:
+ * deliveries/s from that moment to the last receipt.
+ */
+async function backlogRun(options: WebhookBenchOptions) {
+  const bench = await startBenchService(options);
+  const { prisma } = bench.service.db;
+  const receipts: Receipt[] = [];
+  const receivers = await startReceivers(options.receivers, receipts, () => 0);
+  try {
+    // Files without a webhook of their own, so that their first status queues nothing; their
+    // deliveries are written as the outbox holds them, due a second from now.
+    const files = await Promise.all(Array.from({ length: options.backlog }, () => createFile(bench.service, bench.tenantId, null)));
+    const urls = files.map((_, index) => receivers[index % receivers.length].url);
+    const [{ dueAt }] = await prisma.$queryRaw<{ dueAt: Date }[]>`
+      WITH queued AS (
+        INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at)
+        SELECT gen_random_uuid(), e.tenant_id, e.file_id, e.id, e.sequence, 'file.processing', t.url,
+               substring(t.url from '^[a-z]+://([^/?#]+)'), 'PENDING', now() + interval '1 second'
+        FROM unnest(${files}::uuid[], ${urls}::text[]) AS t(file_id, url) JOIN file_status_event e USING (file_id)
+        RETURNING next_attempt_at)
+      SELECT max(next_attempt_at) AS "dueAt" FROM queued`;
+    const deadline = Date.now() + 120_000;
+    while (receipts.length < options.backlog) {
+      if (Date.now() > deadline) throw new Error(`the backlog did not drain in time: ${receipts.length} of ${options.backlog} received`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const seconds = (Math.max(...receipts.map((r) => r.at)) - dueAt.getTime()) / 1000;
+    return { perSecond: receipts.length / seconds, seconds };
+  } finally {
+    await bench.close();
+    await Promise.all(receivers.map((receiver) => receiver.close()));
+  }
+}
+
 export async function benchWebhooks(options: WebhookBenchOptions): Promise<ResultRow[]> {
   console.log(
     `\n## webhooks: ${options.events} status events over ${options.receivers} loopback receivers, ${options.producers} recorded at a time, ` +
@@ -250,6 +288,7 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
   const ceiling = await statusOnlyRun(options);
   const healthy = await outboxRun(options, false);
   const withHanging = await outboxRun(options, true);
+  const backlog = await backlogRun(options);
   const ms = (value: number) => `${formatNumber(value, 1)} ms`;
   for (const [label, run] of [
     ['healthy receivers', healthy],
@@ -271,6 +310,8 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
   );
   const p99Ratio = withHanging.latency.p99 / healthy.latency.p99;
   console.log(`  healthy p99 with a hanging receiver ÷ without: ${formatNumber(p99Ratio, 2)}`);
+  console.log(`  backlog: ${options.backlog} due at once, drained in ${formatNumber(backlog.seconds, 1)} s`);
+  printComparison('backlog drain: deliveries/s', formatNumber(backlog.perSecond), formatNumber(baseline.perSecond), ratio(backlog.perSecond, baseline.perSecond));
   return [
     {
       benchmark: 'webhooks',
@@ -294,6 +335,16 @@ export async function benchWebhooks(options: WebhookBenchOptions): Promise<Resul
     },
     { benchmark: 'webhooks', metric: 'p50 commit→receipt', unit: 'ms', ours: healthy.latency.p50, baseline: baseline.latency.p50, ratio: null, goal: '', met: null, digits: 1 },
     { benchmark: 'webhooks', metric: 'p99 commit→receipt', unit: 'ms', ours: healthy.latency.p99, baseline: baseline.latency.p99, ratio: null, goal: '≤ 50 ms', met: healthy.latency.p99 <= 50, digits: 1 },
+    {
+      benchmark: 'webhooks',
+      metric: `backlog of ${options.backlog} due at once: deliveries/s`,
+      unit: '/s',
+      ours: backlog.perSecond,
+      baseline: baseline.perSecond,
+      ratio: ratio(backlog.perSecond, baseline.perSecond),
+      goal: '',
+      met: null,
+    },
     {
       benchmark: 'webhooks',
       metric: 'p99 with a hanging receiver',
