@@ -360,7 +360,12 @@ describe('redeliverWebhook and tenants', () => {
     expect(body.errors).toBeUndefined();
     await hook.until((received) => received.length >= 4);
     expect(hook.received.map(sequenceOf).slice(0, 4)).toEqual([1, 2, 1, 2]);
-    expect(hook.received[2].receivedAt - hangingSince).toBeGreaterThanOrEqual(450);
+    // Not before the hanging attempt was over: it ended at its timeout, as its record says.
+    const [hung] = await prisma.webhookAttempt.findMany({ where: { delivery: { fileId: file.id, sequence: 2 } }, orderBy: { attemptedAt: 'asc' } });
+    expect(hung.responseStatus).toBeNull();
+    expect(hung.durationMs).toBeGreaterThanOrEqual(450);
+    expect(hook.received[2].receivedAt).toBeGreaterThanOrEqual(hung.attemptedAt.getTime() + hung.durationMs - 2);
+    expect(hook.received[2].receivedAt).toBeGreaterThan(hangingSince);
   });
 
   it.each(['not-a-uuid', '00000000-0000-4000-8000-000000000000'])('answers redelivery of %s with NOT_FOUND', async (id) => {
