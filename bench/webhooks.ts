@@ -256,7 +256,14 @@ async function backlogRun(options: WebhookBenchOptions) {
   try {
     // Files without a webhook of their own, so that their first status queues nothing; their
     // deliveries are written as the outbox holds them, due a second from now.
-    const files = await Promise.all(Array.from({ length: options.backlog }, () => createFile(bench.service, bench.tenantId, null)));
+    // Eight at a time: on PostgreSQL, thousands of transactions at once would wait for the pool past Prisma's limit.
+    const files: string[] = [];
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (started++ < options.backlog) files.push(await createFile(bench.service, bench.tenantId, null));
+      }),
+    );
     const urls = files.map((_, index) => receivers[index % receivers.length].url);
     const [{ dueAt }] = await prisma.$queryRaw<{ dueAt: Date }[]>`
       WITH queued AS (

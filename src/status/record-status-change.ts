@@ -60,11 +60,26 @@ interface QueuedChange {
 
 const byFileId = (a: QueuedChange, b: QueuedChange) => (a.change.fileId < b.change.fileId ? -1 : a.change.fileId > b.change.fileId ? 1 : 0);
 
+/** One change alone: the function itself, without the batch's loop around it. */
+async function recordChange(prisma: PrismaClient, change: StatusChange): Promise<StatusEvent | null> {
+  const [recorded] = await prisma.$queryRaw<StatusRow[]>`
+    SELECT file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata, sequence,
+           attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"
+    FROM record_status_change(${change.fileId}::uuid, ${change.status}::text, ${change.stage ?? null}::text,
+                              ${Math.round(change.progress)}::int, ${change.message ?? null}::text,
+                              ${JSON.stringify(change.metadata ?? {})}::jsonb, ${change.attempt ?? null}::int)`;
+  return recorded ? toStatusEvent(recorded) : null;
+}
+
 /**
  * Records changes in the order given, in one statement and one transaction (the database function
  * record_status_changes). Returns, for each change, its event, or null when it was dropped.
  */
 async function recordChanges(prisma: PrismaClient, changes: StatusChange[]): Promise<(StatusEvent | null)[]> {
+  // A batch of one is what a quiet service and two workers mostly make. The batch's loop around
+  // the function made it dearer: on PostgreSQL the webhook bench's ceiling (two producers, so
+  // batches of one) fell 15-25% with it, and was back level without it.
+  if (changes.length === 1) return [await recordChange(prisma, changes[0])];
   const column = <T>(pick: (change: StatusChange) => T) => changes.map(pick);
   const rows = await prisma.$queryRaw<(StatusRow & { changeIndex: number })[]>`
     SELECT change_index AS "changeIndex", file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress,
