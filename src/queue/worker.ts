@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.js';
+import { LostClaimRecovery } from '../db/lost-claim-recovery.js';
 import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
@@ -40,8 +41,7 @@ export interface WorkerOptions {
 export class Worker {
   readonly id = `worker-${randomUUID()}`;
   private running = new Map<bigint, AbortController>();
-  /** A claim failed: it may have leased jobs all the same, its answer lost with the connection. */
-  private claimMayHaveLeased = false;
+  private lostClaims = new LostClaimRecovery(() => releaseJobsNotRunning(this.prisma, this.id, [...this.running.keys()]));
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -71,30 +71,19 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopping) {
-      if (this.claimMayHaveLeased) await this.releaseNotRunning();
+      await this.lostClaims.settle();
       const free = this.options.concurrency - this.running.size;
       let claimed: ClaimedJob[] = [];
-      if (free > 0 && !this.claimMayHaveLeased) {
+      if (free > 0) {
         try {
-          claimed = await claimJobs(this.prisma, this.id, free, this.options.leaseMs);
+          claimed = await this.lostClaims.claim(() => claimJobs(this.prisma, this.id, free, this.options.leaseMs));
         } catch (error) {
-          this.claimMayHaveLeased = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim jobs');
         }
       }
       for (const job of claimed) this.runJob(job);
       if (claimed.length === free && free > 0) continue;
       await this.signal.pause(this.options.pollMs);
-    }
-  }
-
-  /** Tried once a round until it succeeds; no claim is made meanwhile, so none can race it. */
-  private async releaseNotRunning(): Promise<void> {
-    try {
-      await releaseJobsNotRunning(this.prisma, this.id, [...this.running.keys()]);
-      this.claimMayHaveLeased = false;
-    } catch {
-      // The database is still away; the next round tries again.
     }
   }
 

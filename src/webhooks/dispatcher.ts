@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebhookConfig } from '../config.js';
 import type { PrismaClient } from '../db/database.js';
+import { LostClaimRecovery } from '../db/lost-claim-recovery.js';
 import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
 import { WakeSignal } from '../wake-signal.js';
@@ -56,8 +57,7 @@ export class WebhookDispatcher {
    * was claimed under: a redelivery can be claimed again while the previous attempt still writes.
    */
   private sending = new Map<string, number>();
-  /** A claim failed: it may have leased deliveries all the same, its answer lost with the connection. */
-  private claimMayHaveLeased = false;
+  private lostClaims = new LostClaimRecovery(() => releaseUnsentDeliveries(this.prisma, this.id, [...this.sending.keys()]));
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -94,20 +94,21 @@ export class WebhookDispatcher {
       // The attempts finished since the last round first: they end their deliveries' turn, so the
       // next delivery of the same file and URL can be claimed in this round.
       await this.writeAttempts();
-      if (this.claimMayHaveLeased) await this.releaseUnsent();
+      await this.lostClaims.settle();
       const free = this.config.concurrency - this.total;
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0 && !this.claimMayHaveLeased) {
+      if (free > 0) {
         try {
-          claimed = await claimDeliveries(this.prisma, this.id, this.leaseMs, {
-            limit: free,
-            perHost: this.config.concurrencyPerHost,
-            perTenant: this.config.concurrencyPerTenant,
-            hostsInFlight: this.hostsInFlight,
-            tenantsInFlight: this.tenantsInFlight,
-          });
+          claimed = await this.lostClaims.claim(() =>
+            claimDeliveries(this.prisma, this.id, this.leaseMs, {
+              limit: free,
+              perHost: this.config.concurrencyPerHost,
+              perTenant: this.config.concurrencyPerTenant,
+              hostsInFlight: this.hostsInFlight,
+              tenantsInFlight: this.tenantsInFlight,
+            }),
+          );
         } catch (error) {
-          this.claimMayHaveLeased = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
       }
@@ -118,16 +119,6 @@ export class WebhookDispatcher {
       // nothing: with 5,000 due to one tenant, a claim the tenant's limit left empty cost 30 ms.
       if ((free > 0 && claimed.length === free) || this.unrecorded.length > 0) continue;
       await this.signal.pause(this.config.pollMs);
-    }
-  }
-
-  /** Tried once a round until it succeeds; no claim is made meanwhile, so none can race it. */
-  private async releaseUnsent(): Promise<void> {
-    try {
-      await releaseUnsentDeliveries(this.prisma, this.id, [...this.sending.keys()]);
-      this.claimMayHaveLeased = false;
-    } catch {
-      // The database is still away; the next round tries again.
     }
   }
 
