@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../db/database.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import type { FileState, Metadata, Stage, StatusEvent } from './model.js';
 import { toStatusEvent, type StatusRow } from './status-rows.js';
 import type { StatusBus } from './status-bus.js';
@@ -60,14 +60,30 @@ interface QueuedChange {
 
 const byFileId = (a: QueuedChange, b: QueuedChange) => (a.change.fileId < b.change.fileId ? -1 : a.change.fileId > b.change.fileId ? 1 : 0);
 
+/** What record_status_change returns, as a StatusRow. */
+const RECORDED_COLUMNS = Prisma.sql`file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata,
+  sequence, attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"`;
+
+/** A change as the database functions take it: unset fields NULL, progress whole, metadata JSON. */
+function asArguments(change: StatusChange) {
+  return {
+    fileId: change.fileId,
+    status: change.status,
+    stage: change.stage ?? null,
+    progress: Math.round(change.progress),
+    message: change.message ?? null,
+    metadata: JSON.stringify(change.metadata ?? {}),
+    attempt: change.attempt ?? null,
+  };
+}
+
 /** One change alone: the function itself, without the batch's loop around it. */
 async function recordChange(prisma: PrismaClient, change: StatusChange): Promise<StatusEvent | null> {
+  const { fileId, status, stage, progress, message, metadata, attempt } = asArguments(change);
   const [recorded] = await prisma.$queryRaw<StatusRow[]>`
-    SELECT file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress, message, metadata, sequence,
-           attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"
-    FROM record_status_change(${change.fileId}::uuid, ${change.status}::text, ${change.stage ?? null}::text,
-                              ${Math.round(change.progress)}::int, ${change.message ?? null}::text,
-                              ${JSON.stringify(change.metadata ?? {})}::jsonb, ${change.attempt ?? null}::int)`;
+    SELECT ${RECORDED_COLUMNS}
+    FROM record_status_change(${fileId}::uuid, ${status}::text, ${stage}::text, ${progress}::int, ${message}::text,
+                              ${metadata}::jsonb, ${attempt}::int)`;
   return recorded ? toStatusEvent(recorded) : null;
 }
 
@@ -80,14 +96,13 @@ async function recordChanges(prisma: PrismaClient, changes: StatusChange[]): Pro
   // the function made it dearer: on PostgreSQL the webhook bench's ceiling (two producers, so
   // batches of one) fell 15-25% with it, and was back level without it.
   if (changes.length === 1) return [await recordChange(prisma, changes[0])];
-  const column = <T>(pick: (change: StatusChange) => T) => changes.map(pick);
+  const args = changes.map(asArguments);
+  const column = <K extends keyof ReturnType<typeof asArguments>>(key: K) => args.map((change) => change[key]);
   const rows = await prisma.$queryRaw<(StatusRow & { changeIndex: number })[]>`
-    SELECT change_index AS "changeIndex", file_id AS "fileId", tenant_id AS "tenantId", status, stage, progress,
-           message, metadata, sequence, attempt, eta_seconds AS "etaSeconds", created_at AS "updatedAt"
-    FROM record_status_changes(
-      ${column((c) => c.fileId)}::uuid[], ${column((c) => c.status)}::text[], ${column((c) => c.stage ?? null)}::text[],
-      ${column((c) => Math.round(c.progress))}::int[], ${column((c) => c.message ?? null)}::text[],
-      ${column((c) => JSON.stringify(c.metadata ?? {}))}::text[]::jsonb[], ${column((c) => c.attempt ?? null)}::int[])`;
+    SELECT change_index AS "changeIndex", ${RECORDED_COLUMNS}
+    FROM record_status_changes(${column('fileId')}::uuid[], ${column('status')}::text[], ${column('stage')}::text[],
+                               ${column('progress')}::int[], ${column('message')}::text[], ${column('metadata')}::text[]::jsonb[],
+                               ${column('attempt')}::int[])`;
   const events: (StatusEvent | null)[] = changes.map(() => null);
   for (const row of rows) events[row.changeIndex - 1] = toStatusEvent(row);
   return events;
