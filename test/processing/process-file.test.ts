@@ -97,6 +97,8 @@ describe('the incoming upload of a file that ends without being stored', () => {
     const binary = Buffer.from([0, 1, 2, 0xff, 0xfe, 0]);
     const { fileId, status } = await processed(binary, 'text/plain');
     expect(status).toMatchObject({ status: 'FAILED', message: 'Files of type application/octet-stream are not accepted.' });
+    // The bytes go once FAILED is recorded, which a watcher can see first: wait for the job's end.
+    await settled(fileId);
     expect(fs.existsSync(incomingPath(fileId))).toBe(false);
     expect(fs.existsSync(blobPath(sha256(binary)))).toBe(false);
 
