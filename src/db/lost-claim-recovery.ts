@@ -11,6 +11,11 @@ export class LostClaimRecovery {
   /** `giveBack` releases what the claimer holds but is not running; it is read when called. */
   constructor(private readonly giveBack: () => Promise<unknown>) {}
 
+  /** Notes a give-back owed for another reason than a failed claim: work held that will not run. */
+  owe(): void {
+    this.owed = true;
+  }
+
   /** Once a round: gives back what a failed claim may have leased, until that succeeds. */
   async settle(): Promise<void> {
     if (!this.owed) return;
