@@ -1,17 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/database.js';
-import { createLogger } from '../../src/log.js';
-import { StatusRecorder } from '../../src/status/record-status-change.js';
-import { createStatusBus } from '../../src/status/status-bus.js';
 import { claimDeliveries } from '../../src/webhooks/delivery-sql.js';
-import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
-import { createWebhookSender } from '../../src/webhooks/send-webhook.js';
-import { createUrlGuard } from '../../src/webhooks/url-guard.js';
 import { openTestDatabase } from '../helpers/test-database.js';
+import { filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
-const log = createLogger('silent');
 const CLAIM_FUNCTION = 'claim_webhook_deliveries(text, integer, integer, integer, text[], integer[], integer, uuid[], integer[])';
 let db: Database;
 let closeDatabase: () => Promise<void>;
@@ -22,37 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeDatabase();
 });
-
-/** A file of a new tenant whose first status is due to `webhookUrl`. */
-async function fileWithWebhook(webhookUrl: string): Promise<string> {
-  const tenantId = (await db.prisma.tenant.create({ data: { name: `lost-${Math.random()}` } })).id;
-  const recorder = new StatusRecorder(db.prisma, createStatusBus());
-  return db.prisma.$transaction(async (tx) => {
-    const file = await tx.file.create({
-      data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x', webhookUrl, webhookEvents: ['file.processing'] },
-    });
-    await recorder.recordQueued(tx, file, {});
-    return file.id;
-  });
-}
-
-function newDispatcher() {
-  const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' }).webhooks;
-  const sender = createWebhookSender({
-    guard: createUrlGuard(config, log),
-    timeoutMs: config.timeoutMs,
-    connectTimeoutMs: config.connectTimeoutMs,
-    maxSocketsPerHost: config.concurrencyPerHost,
-  });
-  const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log);
-  return {
-    dispatcher,
-    async close() {
-      await dispatcher.stop();
-      sender.close();
-    },
-  };
-}
 
 /** The dispatcher's claims fail for a moment, as they would while the connection is down. */
 async function claimsFailFor(ms: number, meanwhile: () => void = () => {}): Promise<void> {
@@ -67,8 +29,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('a webhook claim whose answer was lost', () => {
   it('gives back what it leased at once, instead of when the lease lapses', async () => {
     const receiver = await startReceiver();
-    await fileWithWebhook(receiver.url);
-    const { dispatcher, close } = newDispatcher();
+    await filesWithWebhook(db, 1, receiver.url);
+    const { dispatcher, close } = newDispatcher(db);
     try {
       // The claim was committed and its answer lost with the connection: the delivery is leased
       // for a minute to a dispatcher that does not know it.
@@ -86,8 +48,8 @@ describe('a webhook claim whose answer was lost', () => {
   it('keeps a delivery it is sending, while an earlier attempt of it still writes its record', async () => {
     // The second request is answered after 3 s; any other at once.
     const receiver = await startReceiver((_request, index, res) => void setTimeout(() => res.writeHead(204).end(), index === 1 ? 3_000 : 0));
-    const fileId = await fileWithWebhook(receiver.url);
-    const { dispatcher, close } = newDispatcher();
+    const [fileId] = await filesWithWebhook(db, 1, receiver.url);
+    const { dispatcher, close } = newDispatcher(db);
     try {
       // The first attempt's record cannot be written: it is written again, with backoff.
       await db.prisma.$executeRawUnsafe('ALTER TABLE webhook_attempt RENAME TO webhook_attempt_away');

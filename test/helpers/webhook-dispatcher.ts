@@ -1,0 +1,47 @@
+import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/db/database.js';
+import { createLogger } from '../../src/log.js';
+import { StatusRecorder } from '../../src/status/record-status-change.js';
+import { createStatusBus } from '../../src/status/status-bus.js';
+import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
+import { createWebhookSender } from '../../src/webhooks/send-webhook.js';
+import { createUrlGuard } from '../../src/webhooks/url-guard.js';
+
+/** Files of one new tenant, each with its first status due to `webhookUrl`. */
+export async function filesWithWebhook(db: Database, count: number, webhookUrl: string): Promise<string[]> {
+  const tenantId = (await db.prisma.tenant.create({ data: { name: `webhooks-${Math.random()}` } })).id;
+  const recorder = new StatusRecorder(db.prisma, createStatusBus());
+  const files: string[] = [];
+  for (let index = 0; index < count; index++) {
+    files.push(
+      await db.prisma.$transaction(async (tx) => {
+        const file = await tx.file.create({
+          data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x', webhookUrl, webhookEvents: ['file.processing'] },
+        });
+        await recorder.recordQueued(tx, file, {});
+        return file.id;
+      }),
+    );
+  }
+  return files;
+}
+
+/** A dispatcher on `db`, not started, sending to loopback, with `settings` over the defaults. */
+export function newDispatcher(db: Database, settings: Record<string, string> = {}) {
+  const log = createLogger('silent');
+  const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50', ...settings }).webhooks;
+  const sender = createWebhookSender({
+    guard: createUrlGuard(config, log),
+    timeoutMs: config.timeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxSocketsPerHost: config.concurrencyPerHost,
+  });
+  const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log);
+  return {
+    dispatcher,
+    async close(graceMs?: number) {
+      await dispatcher.stop(graceMs);
+      sender.close();
+    },
+  };
+}
