@@ -65,9 +65,6 @@ export class WebhookDispatcher {
   private sendingPerHost = new Map<string, number>();
   private sendingPerTenant = new Map<string, number>();
   private sendingTotal = 0;
-  /** Sending now or waiting for a slot: what the claim bounds, at CLAIM_AHEAD times the limits. */
-  private heldPerHost = new Map<string, number>();
-  private heldPerTenant = new Map<string, number>();
   /** Claimed and waiting for a slot, in claim order, with when each was claimed (performance.now()). */
   private waiting: { delivery: ClaimedDelivery; claimedAt: number }[] = [];
   /**
@@ -75,8 +72,10 @@ export class WebhookDispatcher {
    * lease each was claimed under: a redelivery can be claimed again while the previous attempt
    * still writes.
    */
-  private sending = new Map<string, number>();
-  private lostClaims = new LostClaimRecovery(() => releaseUnsentDeliveries(this.prisma, this.id, [...this.sending.keys()]));
+  private unsettled = new Map<string, number>();
+  /** Gives back every delivery leased to this dispatcher that it is not settling: after a lost claim, a too long wait, a stop. */
+  private giveBackUnsent = () => releaseUnsentDeliveries(this.prisma, this.id, [...this.unsettled.keys()]);
+  private lostClaims = new LostClaimRecovery(this.giveBackUnsent);
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -118,13 +117,20 @@ export class WebhookDispatcher {
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
         try {
+          // What the claim bounds, at CLAIM_AHEAD times the limits: sending now or waiting for a slot.
+          const hostsHeld = new Map(this.sendingPerHost);
+          const tenantsHeld = new Map(this.sendingPerTenant);
+          for (const { delivery } of this.waiting) {
+            countIn(hostsHeld, delivery.host);
+            countIn(tenantsHeld, delivery.tenantId);
+          }
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
               limit: free,
               perHost: CLAIM_AHEAD * this.config.concurrencyPerHost,
               perTenant: CLAIM_AHEAD * this.config.concurrencyPerTenant,
-              hostsInFlight: this.heldPerHost,
-              tenantsInFlight: this.heldPerTenant,
+              hostsInFlight: hostsHeld,
+              tenantsInFlight: tenantsHeld,
             }),
           );
         } catch (error) {
@@ -144,9 +150,7 @@ export class WebhookDispatcher {
   }
 
   private hold(delivery: ClaimedDelivery, claimedAt: number): void {
-    this.sending.set(delivery.id, delivery.lockedUntil.getTime());
-    countIn(this.heldPerHost, delivery.host);
-    countIn(this.heldPerTenant, delivery.tenantId);
+    this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
     this.waiting.push({ delivery, claimedAt });
   }
 
@@ -169,8 +173,7 @@ export class WebhookDispatcher {
     this.waiting = this.waiting.filter(({ delivery, claimedAt }) => {
       if (!this.hasSlot(delivery)) return true;
       if (now - claimedAt > this.leaseMs - this.config.timeoutMs - 1_000) {
-        this.sending.delete(delivery.id);
-        this.unhold(delivery);
+        this.unsettled.delete(delivery.id);
         this.lostClaims.owe();
         this.wake();
       } else {
@@ -178,11 +181,6 @@ export class WebhookDispatcher {
       }
       return false;
     });
-  }
-
-  private unhold(delivery: ClaimedDelivery): void {
-    countOut(this.heldPerHost, delivery.host);
-    countOut(this.heldPerTenant, delivery.tenantId);
   }
 
   private begin(delivery: ClaimedDelivery): void {
@@ -199,7 +197,6 @@ export class WebhookDispatcher {
       countOut(this.sendingPerHost, delivery.host);
       countOut(this.sendingPerTenant, delivery.tenantId);
       this.sendingTotal--;
-      this.unhold(delivery);
       this.startWaiting();
       this.wake();
     };
@@ -207,7 +204,7 @@ export class WebhookDispatcher {
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
-        if (this.sending.get(delivery.id) === lease) this.sending.delete(delivery.id);
+        if (this.unsettled.get(delivery.id) === lease) this.unsettled.delete(delivery.id);
         this.sends.delete(send);
       });
     this.sends.add(send);
@@ -273,9 +270,9 @@ export class WebhookDispatcher {
     void this.writeAttempts();
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
     const unsent = this.waiting.splice(0);
-    for (const { delivery } of unsent) this.sending.delete(delivery.id);
+    for (const { delivery } of unsent) this.unsettled.delete(delivery.id);
     if (unsent.length > 0) {
-      await releaseUnsentDeliveries(this.prisma, this.id, [...this.sending.keys()]).catch((error: unknown) =>
+      await this.giveBackUnsent().catch((error: unknown) =>
         this.log.warn({ err: error }, 'could not give back the webhook deliveries waiting for a slot; they go out when their lease lapses'),
       );
     }
