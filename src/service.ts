@@ -103,11 +103,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
       const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, withoutStackTraces(log));
-      // Any status change may have queued a delivery (the database's outbox trigger decides).
-      const stopStatusWakes = bus.onStatus(() => dispatcher.wake());
+      status.handWebhooksTo(dispatcher);
+      // Any status change may have queued a delivery (the database's outbox trigger decides), and
+      // not every one is handed over: this process's when the dispatcher is full, other processes'.
+      const stopStatusWakes = bus.onStatus((event) => dispatcher.statusChanged(event));
       const stopWebhookSignals = bus.onSignal(topics.webhooks, () => dispatcher.wake());
       dispatcher.start();
       stops.push(async () => {
+        status.handWebhooksTo(null);
         stopStatusWakes();
         await stopWebhookSignals();
         await dispatcher.stop();

@@ -6,22 +6,22 @@
  * The job worker and the webhook dispatcher each keep one.
  */
 export class LostClaimRecovery {
-  private owed = false;
+  private giveBackOwed = false;
 
   /** `giveBack` releases what the claimer holds but is not running; it is read when called. */
   constructor(private readonly giveBack: () => Promise<unknown>) {}
 
-  /** Notes a give-back owed for another reason than a failed claim: work held that will not run. */
-  owe(): void {
-    this.owed = true;
+  /** Whether a give-back is owed: until it is made, the claimer should take no work in. */
+  get owed(): boolean {
+    return this.giveBackOwed;
   }
 
   /** Once a round: gives back what a failed claim may have leased, until that succeeds. */
   async settle(): Promise<void> {
-    if (!this.owed) return;
+    if (!this.giveBackOwed) return;
     try {
       await this.giveBack();
-      this.owed = false;
+      this.giveBackOwed = false;
     } catch {
       // The database is still away; the next round tries again.
     }
@@ -29,11 +29,11 @@ export class LostClaimRecovery {
 
   /** Claims, unless a give-back is still owed (then nothing). A claim that fails makes one owed. */
   async claim<T>(claim: () => Promise<T[]>): Promise<T[]> {
-    if (this.owed) return [];
+    if (this.giveBackOwed) return [];
     try {
       return await claim();
     } catch (error) {
-      this.owed = true;
+      this.giveBackOwed = true;
       throw error;
     }
   }

@@ -1,5 +1,6 @@
 import type { PrismaClient } from '../db/database.js';
 import { Prisma } from '../generated/prisma/client.js';
+import type { HandedDelivery, HandedDeliveryRow, WebhookHandoff } from '../webhooks/handoff.js';
 import type { FileState, Metadata, Stage, StatusEvent } from './model.js';
 import { toStatusEvent, type StatusRow } from './status-rows.js';
 import type { StatusBus } from './status-bus.js';
@@ -77,35 +78,44 @@ function asArguments(change: StatusChange) {
   };
 }
 
-/** One change alone: the function itself, without the batch's loop around it. */
-async function recordChange(prisma: PrismaClient, change: StatusChange): Promise<StatusEvent | null> {
-  const { fileId, status, stage, progress, message, metadata, attempt } = asArguments(change);
-  const [recorded] = await prisma.$queryRaw<StatusRow[]>`
-    SELECT ${RECORDED_COLUMNS}
-    FROM record_status_change(${fileId}::uuid, ${status}::text, ${stage}::text, ${progress}::int, ${message}::text,
-                              ${metadata}::jsonb, ${attempt}::int)`;
-  return recorded ? toStatusEvent(recorded) : null;
+interface RecordedChange {
+  event: StatusEvent | null;
+  /** The webhook delivery it queued, leased to the handoff's dispatcher. */
+  handed: HandedDeliveryRow | null;
 }
+
+type RecordedRow = StatusRow & { handed: HandedDeliveryRow | null };
 
 /**
  * Records changes in the order given, in one statement and one transaction (the database function
- * record_status_changes). Returns, for each change, its event, or null when it was dropped.
+ * record_status_change, or record_status_changes for more than one), handing the webhook
+ * deliveries they queue to `handoff`'s dispatcher when there is one. Returns, for each change,
+ * its event (null when it was dropped) and what it handed over.
  */
-async function recordChanges(prisma: PrismaClient, changes: StatusChange[]): Promise<(StatusEvent | null)[]> {
-  // A batch of one is what a quiet service and two workers mostly make. The batch's loop around
-  // the function made it dearer: on PostgreSQL the webhook bench's ceiling (two producers, so
-  // batches of one) fell 15-25% with it, and was back level without it.
-  if (changes.length === 1) return [await recordChange(prisma, changes[0])];
+async function recordChanges(prisma: PrismaClient, changes: StatusChange[], handoff: WebhookHandoff | null): Promise<RecordedChange[]> {
+  const dispatcher = handoff?.id ?? null;
+  const leaseMs = handoff?.leaseMs ?? null;
+  const recorded = (row: RecordedRow | undefined): RecordedChange => (row ? { event: toStatusEvent(row), handed: row.handed } : { event: null, handed: null });
+  // A batch of one is what a quiet service and two workers mostly make, and the batch's loop
+  // around the function made it dearer: on PostgreSQL the webhook bench's ceiling (two producers,
+  // so batches of one) fell 15-25% with it, and was back level without it.
+  if (changes.length === 1) {
+    const { fileId, status, stage, progress, message, metadata, attempt } = asArguments(changes[0]);
+    const [row] = await prisma.$queryRaw<RecordedRow[]>`
+      SELECT ${RECORDED_COLUMNS}, handed
+      FROM record_status_change(${fileId}::uuid, ${status}::text, ${stage}::text, ${progress}::int, ${message}::text,
+                                ${metadata}::jsonb, ${attempt}::int, ${dispatcher}::text, ${leaseMs}::int)`;
+    return [recorded(row)];
+  }
   const args = changes.map(asArguments);
   const column = <K extends keyof ReturnType<typeof asArguments>>(key: K) => args.map((change) => change[key]);
-  const rows = await prisma.$queryRaw<(StatusRow & { changeIndex: number })[]>`
-    SELECT change_index AS "changeIndex", ${RECORDED_COLUMNS}
+  const rows = await prisma.$queryRaw<(RecordedRow & { changeIndex: number })[]>`
+    SELECT change_index AS "changeIndex", ${RECORDED_COLUMNS}, handed
     FROM record_status_changes(${column('fileId')}::uuid[], ${column('status')}::text[], ${column('stage')}::text[],
                                ${column('progress')}::int[], ${column('message')}::text[], ${column('metadata')}::text[]::jsonb[],
-                               ${column('attempt')}::int[])`;
-  const events: (StatusEvent | null)[] = changes.map(() => null);
-  for (const row of rows) events[row.changeIndex - 1] = toStatusEvent(row);
-  return events;
+                               ${column('attempt')}::int[], ${dispatcher}::text, ${leaseMs}::int)`;
+  const byChange = new Map(rows.map((row) => [row.changeIndex, row]));
+  return changes.map((_, index) => recorded(byChange.get(index + 1)));
 }
 
 /**
@@ -121,12 +131,21 @@ async function recordChanges(prisma: PrismaClient, changes: StatusChange[]): Pro
 export class StatusRecorder {
   private queued: QueuedChange[] = [];
   private batchesInFlight = 0;
+  private webhookHandoff: WebhookHandoff | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly bus: StatusBus,
     private readonly concurrentBatches = 1,
   ) {}
+
+  /**
+   * Hands the webhook deliveries that later changes queue to `handoff` while it has room, rather
+   * than leaving them for a claim; null: to none.
+   */
+  handWebhooksTo(handoff: WebhookHandoff | null): void {
+    this.webhookHandoff = handoff;
+  }
 
   /** The first status of a new file, written inside the caller's upload transaction. */
   async recordQueued(tx: Tx, file: { id: string; tenantId: string }, metadata: Metadata): Promise<StatusEvent> {
@@ -193,16 +212,20 @@ export class StatusRecorder {
    * the others.
    */
   private async writeBatch(batch: QueuedChange[]): Promise<void> {
-    let events: (StatusEvent | null)[];
+    const handoff = this.webhookHandoff?.accepting() ? this.webhookHandoff : null;
+    let recorded: RecordedChange[];
     try {
-      events = await recordChanges(this.prisma, batch.map((queued) => queued.change));
+      recorded = await recordChanges(this.prisma, batch.map((queued) => queued.change), handoff);
     } catch (error) {
       if (batch.length === 1) return batch[0].settle({ error });
       for (const queued of batch) await this.writeBatch([queued]);
       return;
     }
+    const handed: HandedDelivery[] = [];
+    for (const { event, handed: delivery } of recorded) if (event && delivery) handed.push({ event, delivery });
+    if (handed.length > 0) handoff!.take(handed);
     batch.forEach((queued, index) => {
-      const event = events[index];
+      const { event } = recorded[index];
       if (event) this.publish(event);
       queued.settle({ event });
     });

@@ -72,43 +72,54 @@ function lastError(attempt: AttemptRecord, resolution: DeliveryResolution): stri
 
 const disablesWebhook = (result: AttemptResult) => result.resolution.state === 'FAILED' && result.resolution.disableWebhook;
 
+export interface RecordedAttempts {
+  /** The attempts that could not be recorded, with the reason. */
+  unrecorded: Map<AttemptResult, unknown>;
+  /** Whether a later delivery of a settled one's file and URL waits: its turn has come, for a claim to take. */
+  laterWaiting: boolean;
+}
+
 /**
  * Records attempts and what follows from them, in one statement for the whole batch (a busy
  * dispatcher finishes many attempts while the previous batch is written). Should that statement
- * fail, each attempt is written on its own, so that one bad row cannot lose the others. Returns
- * the attempts that could not be recorded, with the reason. A delivery no longer under the lease
- * its attempt was made in is left alone, so writing a record again is harmless.
+ * fail, each attempt is written on its own, so that one bad row cannot lose the others. A
+ * delivery no longer under the lease its attempt was made in is left alone, so writing a record
+ * again is harmless.
  */
 export async function recordAttempts(
   prisma: PrismaClient,
   dispatcherId: string,
   results: AttemptResult[],
   log: Logger,
-): Promise<Map<AttemptResult, unknown>> {
+): Promise<RecordedAttempts> {
   const unrecorded = new Map<AttemptResult, unknown>();
+  let laterWaiting = false;
   for (const result of results.filter(disablesWebhook)) {
     await recordGone(prisma, dispatcherId, result).catch((error: unknown) => unrecorded.set(result, error));
   }
   const batch = results.filter((result) => !disablesWebhook(result));
-  if (batch.length === 0) return unrecorded;
+  if (batch.length === 0) return { unrecorded, laterWaiting };
   try {
-    await recordBatch(prisma, dispatcherId, batch);
+    laterWaiting = await recordBatch(prisma, dispatcherId, batch);
   } catch (error) {
     if (batch.length === 1) {
       unrecorded.set(batch[0], error);
     } else {
       log.warn({ err: error, attempts: batch.length }, 'could not record a batch of webhook attempts; recording them one by one');
       for (const result of batch) {
-        await recordBatch(prisma, dispatcherId, [result]).catch((single: unknown) => unrecorded.set(result, single));
+        await recordBatch(prisma, dispatcherId, [result]).then(
+          (waiting) => (laterWaiting ||= waiting),
+          (single: unknown) => unrecorded.set(result, single),
+        );
       }
     }
   }
-  return unrecorded;
+  return { unrecorded, laterWaiting };
 }
 
-async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: AttemptResult[]): Promise<void> {
+async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: AttemptResult[]): Promise<boolean> {
   const column = <T>(pick: (result: AttemptResult) => T) => batch.map(pick);
-  await prisma.$executeRaw`
+  const [{ laterWaiting }] = await prisma.$queryRaw<{ laterWaiting: boolean }[]>`
     WITH input AS (
       SELECT * FROM unnest(
         ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.delivery.lockedUntil)}::timestamptz[],
@@ -123,10 +134,15 @@ async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: At
       SET state = i.state, next_attempt_at = i.next_attempt_at, last_error = i.last_error, locked_by = NULL, locked_until = NULL
       FROM input i
       WHERE d.id = i.id AND d.locked_by = ${dispatcherId} AND d.locked_until = i.locked_until AND d.state = 'SENDING'
-      RETURNING d.id)
-    INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status, response_body, error)
-    SELECT i.id, i.attempted_at, i.duration_ms, i.response_status, i.response_body, i.error
-    FROM input i JOIN updated USING (id)`;
+      RETURNING d.id, d.file_id, d.url),
+    recorded AS (
+      INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status, response_body, error)
+      SELECT i.id, i.attempted_at, i.duration_ms, i.response_status, i.response_body, i.error
+      FROM input i JOIN updated USING (id))
+    SELECT EXISTS (
+      SELECT 1 FROM updated u JOIN webhook_delivery w ON w.file_id = u.file_id AND w.url = u.url AND w.id <> u.id
+      WHERE w.state = 'PENDING') AS "laterWaiting"`;
+  return laterWaiting;
 }
 
 /** 410 Gone: the delivery fails, the file's webhook is disabled and its waiting deliveries discarded. */
@@ -155,6 +171,13 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
   return prisma.$executeRaw`
     UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
     WHERE state = 'SENDING' AND locked_by = ${dispatcherId} AND id <> ALL(${sending}::uuid[])`;
+}
+
+/** Gives back deliveries leased to this dispatcher that it will not send: due again, for any dispatcher, the attempt not counted. */
+export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, ids: string[]): Promise<number> {
+  return prisma.$executeRaw`
+    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
+    WHERE id = ANY(${ids}::uuid[]) AND state = 'SENDING' AND locked_by = ${dispatcherId}`;
 }
 
 /**

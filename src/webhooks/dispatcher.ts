@@ -5,8 +5,18 @@ import type { PrismaClient } from '../db/database.js';
 import { LostClaimRecovery } from '../db/lost-claim-recovery.js';
 import { retryWrite } from '../db/retry-write.js';
 import type { Logger } from '../log.js';
+import type { StatusEvent } from '../status/model.js';
 import { WakeSignal } from '../wake-signal.js';
-import { claimDeliveries, recordAttempts, releaseUnsentDeliveries, type AttemptResult, type ClaimedDelivery, type DeliveryResolution } from './delivery-sql.js';
+import {
+  claimDeliveries,
+  recordAttempts,
+  releaseDeliveries,
+  releaseUnsentDeliveries,
+  type AttemptResult,
+  type ClaimedDelivery,
+  type DeliveryResolution,
+} from './delivery-sql.js';
+import { toClaimedDelivery, type HandedDelivery, type WebhookHandoff } from './handoff.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { webhookPayload } from './webhook-payload.js';
@@ -22,6 +32,8 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
   const requested = status === 429 || status === 503 ? parseRetryAfter(outcome.retryAfter) : null;
   return { state: 'PENDING', retryInMs: requested === null ? delay : clampRetryAfter(requested, delay) };
 }
+
+const handedKey = (event: StatusEvent) => `${event.fileId}:${event.sequence}`;
 
 function countIn(counts: Map<string, number>, key: string): void {
   counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -54,12 +66,13 @@ const CLAIM_INTERVAL_MS = 20;
 const CLAIM_AHEAD = 2;
 
 /**
- * Sends the outbox. Woken by every status change (and by redeliveries), polling as a fallback; each delivery is
- * leased, so one that a killed process was sending goes out again (same webhook-id) once the
- * lease lapses. A global limit, a per-host one and a per-tenant one keep a slow or hanging
- * receiver, or a tenant with many of them, from taking the slots of the others.
+ * Sends the outbox. Takes what the status changes of its own process hand it (WebhookHandoff),
+ * and claims the rest: woken by every status change (and by redeliveries), polling as a fallback.
+ * Each delivery is leased, so one that a killed process was sending goes out again (same
+ * webhook-id) once the lease lapses. A global limit, a per-host one and a per-tenant one keep a
+ * slow or hanging receiver, or a tenant with many of them, from taking the slots of the others.
  */
-export class WebhookDispatcher {
+export class WebhookDispatcher implements WebhookHandoff {
   readonly id = `dispatcher-${randomUUID()}`;
   /** Sending now: what the limits bound. */
   private sendingPerHost = new Map<string, number>();
@@ -73,9 +86,18 @@ export class WebhookDispatcher {
    * still writes.
    */
   private unsettled = new Map<string, number>();
-  /** Gives back every delivery leased to this dispatcher that it is not settling: after a lost claim, a too long wait, a stop. */
-  private giveBackUnsent = () => releaseUnsentDeliveries(this.prisma, this.id, [...this.unsettled.keys()]);
-  private lostClaims = new LostClaimRecovery(this.giveBackUnsent);
+  /** After a lost claim, gives back every delivery leased to this dispatcher that it is not settling. */
+  private lostClaims = new LostClaimRecovery(() => releaseUnsentDeliveries(this.prisma, this.id, [...this.unsettled.keys()]));
+  /** Leased to this dispatcher, and not to be sent by it: handed over beyond its room, or waited too long. */
+  private toGiveBack: string[] = [];
+  /**
+   * Whether the next round claims: something may have queued a delivery, or freed one to go. A
+   * round that only records what was sent and finds nothing new due claims nothing; with
+   * deliveries handed over, that is most rounds.
+   */
+  private claimWanted = true;
+  /** The status changes whose deliveries were handed here (file:sequence), over the last poll interval or two. */
+  private handed = { since: 0, recent: new Set<string>(), older: new Set<string>() };
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -91,7 +113,7 @@ export class WebhookDispatcher {
   ) {}
 
   /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
-  private get leaseMs(): number {
+  get leaseMs(): number {
     return 2 * this.config.timeoutMs + 1_000;
   }
 
@@ -99,31 +121,45 @@ export class WebhookDispatcher {
     this.loop = this.claimLoop();
   }
 
+  /** Something may have queued a delivery: the next round claims. */
   wake(): void {
+    this.claimWanted = true;
     this.signal.wake();
   }
 
+  /**
+   * A status change, of this process or another: it may have queued a delivery, unless it handed
+   * it here. (Each change is heard twice, at once and as it comes back over the wire.)
+   */
+  statusChanged(event: StatusEvent): void {
+    const key = handedKey(event);
+    if (!this.handed.recent.has(key) && !this.handed.older.has(key)) this.wake();
+  }
+
   private async claimLoop(): Promise<void> {
+    let lastRoundAt = 0;
     let lastClaimAt = 0;
     while (!this.stopping) {
-      const wait = lastClaimAt + CLAIM_INTERVAL_MS - performance.now();
+      const wait = lastRoundAt + CLAIM_INTERVAL_MS - performance.now();
       if (wait > 0) await sleep(wait);
-      lastClaimAt = performance.now();
+      lastRoundAt = performance.now();
+      // The poll: a retry falls due, or another dispatcher's lease lapses, with no wake.
+      if (lastRoundAt - lastClaimAt >= this.config.pollMs) this.claimWanted = true;
+      if (lastRoundAt - this.handed.since >= this.config.pollMs) {
+        this.handed = { since: lastRoundAt, recent: new Set(), older: this.handed.recent };
+      }
       // The attempts finished since the last round first: they end their deliveries' turn, so the
       // next delivery of the same file and URL can be claimed in this round.
       await this.writeAttempts();
+      await this.giveBack();
       await this.lostClaims.settle();
       const free = CLAIM_AHEAD * this.config.concurrency - this.sendingTotal - this.waiting.length;
       let claimed: ClaimedDelivery[] = [];
-      if (free > 0) {
+      if (free > 0 && this.claimWanted) {
+        lastClaimAt = lastRoundAt;
+        this.claimWanted = false;
         try {
-          // What the claim bounds, at CLAIM_AHEAD times the limits: sending now or waiting for a slot.
-          const hostsHeld = new Map(this.sendingPerHost);
-          const tenantsHeld = new Map(this.sendingPerTenant);
-          for (const { delivery } of this.waiting) {
-            countIn(hostsHeld, delivery.host);
-            countIn(tenantsHeld, delivery.tenantId);
-          }
+          const { hostsHeld, tenantsHeld } = this.held();
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
               limit: free,
@@ -134,11 +170,15 @@ export class WebhookDispatcher {
             }),
           );
         } catch (error) {
+          this.claimWanted = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
+        const claimedAt = performance.now();
+        for (const delivery of claimed) this.hold(delivery, claimedAt);
+        // As many as the free slots: more may be due. A host or tenant at its bound: it may have
+        // more due, claimable once a slot of its frees (which starts a round).
+        if (claimed.length === free || this.atABound()) this.claimWanted = true;
       }
-      const claimedAt = performance.now();
-      for (const delivery of claimed) this.hold(delivery, claimedAt);
       this.startWaiting();
       // Fewer than the free slots: every due delivery that the limits allow was taken, and
       // another can only be claimed once a slot frees or a change queues one (both wake this
@@ -149,9 +189,77 @@ export class WebhookDispatcher {
     }
   }
 
+  /** What the claim bounds, at CLAIM_AHEAD times the limits: sending now or waiting for a slot. */
+  private held() {
+    const hostsHeld = new Map(this.sendingPerHost);
+    const tenantsHeld = new Map(this.sendingPerTenant);
+    for (const { delivery } of this.waiting) {
+      countIn(hostsHeld, delivery.host);
+      countIn(tenantsHeld, delivery.tenantId);
+    }
+    return { total: this.sendingTotal + this.waiting.length, hostsHeld, tenantsHeld };
+  }
+
+  private atABound(): boolean {
+    const { total, hostsHeld, tenantsHeld } = this.held();
+    return (
+      total >= CLAIM_AHEAD * this.config.concurrency ||
+      [...hostsHeld.values()].some((count) => count >= CLAIM_AHEAD * this.config.concurrencyPerHost) ||
+      [...tenantsHeld.values()].some((count) => count >= CLAIM_AHEAD * this.config.concurrencyPerTenant)
+    );
+  }
+
   private hold(delivery: ClaimedDelivery, claimedAt: number): void {
     this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
     this.waiting.push({ delivery, claimedAt });
+  }
+
+  accepting(): boolean {
+    return !this.stopping && !this.lostClaims.owed && this.sendingTotal + this.waiting.length < CLAIM_AHEAD * this.config.concurrency;
+  }
+
+  /**
+   * Holds what a batch of status changes handed over, as a claim's, within the bounds a claim
+   * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
+   */
+  take(handed: HandedDelivery[]): void {
+    const claimedAt = performance.now();
+    const { hostsHeld, tenantsHeld } = this.held();
+    let total = this.sendingTotal + this.waiting.length;
+    for (const { event } of handed) this.handed.recent.add(handedKey(event));
+    for (const delivery of handed.map(toClaimedDelivery)) {
+      const fits =
+        !this.stopping &&
+        total < CLAIM_AHEAD * this.config.concurrency &&
+        (hostsHeld.get(delivery.host) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerHost &&
+        (tenantsHeld.get(delivery.tenantId) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerTenant;
+      if (!fits) {
+        this.toGiveBack.push(delivery.id);
+        continue;
+      }
+      this.hold(delivery, claimedAt);
+      countIn(hostsHeld, delivery.host);
+      countIn(tenantsHeld, delivery.tenantId);
+      total++;
+    }
+    this.startWaiting();
+    if (this.toGiveBack.length === 0) return;
+    // Stopping, there are no more rounds to give them back in.
+    if (this.stopping) void this.giveBack();
+    else this.signal.wake();
+  }
+
+  /** Gives back to the outbox, for any dispatcher to claim, what this one will not send; what fails, the next round tries again. */
+  private async giveBack(): Promise<void> {
+    const ids = this.toGiveBack.splice(0);
+    if (ids.length === 0) return;
+    try {
+      await releaseDeliveries(this.prisma, this.id, ids);
+      this.claimWanted = true;
+    } catch (error) {
+      this.toGiveBack.push(...ids);
+      this.log.warn({ err: error, deliveries: ids.length }, 'could not give back webhook deliveries; they go out when their lease lapses, or at the next try');
+    }
   }
 
   private hasSlot(delivery: ClaimedDelivery): boolean {
@@ -174,8 +282,8 @@ export class WebhookDispatcher {
       if (!this.hasSlot(delivery)) return true;
       if (now - claimedAt > this.leaseMs - this.config.timeoutMs - 1_000) {
         this.unsettled.delete(delivery.id);
-        this.lostClaims.owe();
-        this.wake();
+        this.toGiveBack.push(delivery.id);
+        this.signal.wake();
       } else {
         this.begin(delivery);
       }
@@ -198,7 +306,7 @@ export class WebhookDispatcher {
       countOut(this.sendingPerTenant, delivery.tenantId);
       this.sendingTotal--;
       this.startWaiting();
-      this.wake();
+      this.signal.wake();
     };
     const send = this.deliver(delivery, freeSlot)
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
@@ -244,16 +352,22 @@ export class WebhookDispatcher {
     });
   }
 
-  /** Writes the queued attempts in one statement per batch; one writer at a time. */
+  /**
+   * Writes the queued attempts in one statement; one writer at a time. Those that finish meanwhile
+   * wait for the next round: written as they came, a steady stream of attempts went one statement
+   * each and kept the round from ever reaching its claim. Stopping, there is no next round.
+   */
   private async writeAttempts(): Promise<void> {
     if (this.recording) return;
     this.recording = true;
     try {
-      while (this.unrecorded.length > 0) {
+      do {
         const batch = this.unrecorded.splice(0);
-        const failed = await recordAttempts(this.prisma, this.id, batch.map((entry) => entry.result), this.log);
-        batch.forEach((entry) => entry.done(failed.get(entry.result)));
-      }
+        if (batch.length === 0) break;
+        const { unrecorded, laterWaiting } = await recordAttempts(this.prisma, this.id, batch.map((entry) => entry.result), this.log);
+        if (laterWaiting) this.claimWanted = true;
+        batch.forEach((entry) => entry.done(unrecorded.get(entry.result)));
+      } while (this.stopping);
     } finally {
       this.recording = false;
     }
@@ -269,13 +383,11 @@ export class WebhookDispatcher {
     await this.loop;
     void this.writeAttempts();
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
-    const unsent = this.waiting.splice(0);
-    for (const { delivery } of unsent) this.unsettled.delete(delivery.id);
-    if (unsent.length > 0) {
-      await this.giveBackUnsent().catch((error: unknown) =>
-        this.log.warn({ err: error }, 'could not give back the webhook deliveries waiting for a slot; they go out when their lease lapses'),
-      );
+    for (const { delivery } of this.waiting.splice(0)) {
+      this.unsettled.delete(delivery.id);
+      this.toGiveBack.push(delivery.id);
     }
+    await this.giveBack();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([...this.sends]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
@@ -52,7 +53,7 @@ describe('recordAttempts', () => {
     // PostgreSQL text refuses NUL; the sender strips it, so only a direct call can write one.
     const results = [delivered(good, 'ok'), delivered(bad, 'n\0l')];
 
-    const unrecorded = await recordAttempts(server.service.db.prisma, 'test-dispatcher', results, log);
+    const { unrecorded } = await recordAttempts(server.service.db.prisma, 'test-dispatcher', results, log);
 
     expect([...unrecorded.keys()]).toEqual([results[1]]);
     const rows = await server.service.db.prisma.webhookDelivery.findMany({
@@ -74,7 +75,7 @@ describe('recordAttempts', () => {
     await prisma.webhookDelivery.update({ where: { id: first.id }, data: { lockedUntil: laterLease } });
     const attemptsBefore = await prisma.webhookAttempt.count({ where: { deliveryId: first.id } });
 
-    const unrecorded = await recordAttempts(prisma, 'test-dispatcher', [delivered(first, 'stale')], pino({ level: 'silent' }));
+    const { unrecorded } = await recordAttempts(prisma, 'test-dispatcher', [delivered(first, 'stale')], pino({ level: 'silent' }));
 
     expect(unrecorded.size).toBe(0);
     expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({
@@ -86,5 +87,20 @@ describe('recordAttempts', () => {
     // Under the lease it names, the same record lands.
     await recordAttempts(prisma, 'test-dispatcher', [delivered({ ...first, lockedUntil: laterLease }, 'current')], pino({ level: 'silent' }));
     expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: first.id } })).toMatchObject({ state: 'DELIVERED', lockedBy: null });
+  });
+
+  it('says whether a later delivery of a recorded one\'s file and URL waits for its turn', async () => {
+    const { prisma } = server.service.db;
+    const silent = pino({ level: 'silent' });
+    const alone = await deliveryHeldBy('test-dispatcher');
+    expect((await recordAttempts(prisma, 'test-dispatcher', [delivered(alone, 'ok')], silent)).laterWaiting).toBe(false);
+
+    const first = await deliveryHeldBy('test-dispatcher');
+    const { id, attempts, ...rest } = await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: first.id }, include: { attempts: true } });
+    expect(attempts.length).toBeGreaterThan(0);
+    await prisma.webhookDelivery.create({
+      data: { ...rest, id: randomUUID(), sequence: first.sequence + 1, state: 'PENDING', lockedBy: null, lockedUntil: null, nextAttemptAt: new Date() },
+    });
+    expect((await recordAttempts(prisma, 'test-dispatcher', [delivered(first, 'ok')], silent)).laterWaiting).toBe(true);
   });
 });

@@ -1,0 +1,47 @@
+import type { StatusEvent } from '../status/model.js';
+import type { ClaimedDelivery } from './delivery-sql.js';
+
+/** A delivery as the database hands it over with the change that queued it (handed_webhook_delivery). */
+export interface HandedDeliveryRow {
+  id: string;
+  tenantId: string;
+  fileId: string;
+  eventId: string;
+  eventType: string;
+  url: string;
+  host: string;
+  attemptCount: number;
+  lockedUntil: string;
+  webhookSecret: string | null;
+  previousWebhookSecret: string | null;
+  previousWebhookSecretExpiresAt: string | null;
+}
+
+export interface HandedDelivery {
+  event: StatusEvent;
+  delivery: HandedDeliveryRow;
+}
+
+/**
+ * A dispatcher that takes, from the status changes recorded in its process, the deliveries they
+ * queue, already leased to it: no claim between the change and the send (migration webhook_handoff).
+ */
+export interface WebhookHandoff {
+  /** The lease holder the database writes on what it hands over. */
+  readonly id: string;
+  readonly leaseMs: number;
+  /** Whether it has room for more now; asked before each batch of changes. */
+  accepting(): boolean;
+  /** What a batch handed over, after its commit. */
+  take(handed: HandedDelivery[]): void;
+}
+
+export function toClaimedDelivery({ event, delivery }: HandedDelivery): ClaimedDelivery {
+  return {
+    ...delivery,
+    event,
+    eventId: BigInt(delivery.eventId),
+    lockedUntil: new Date(delivery.lockedUntil),
+    previousWebhookSecretExpiresAt: delivery.previousWebhookSecretExpiresAt === null ? null : new Date(delivery.previousWebhookSecretExpiresAt),
+  };
+}

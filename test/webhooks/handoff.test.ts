@@ -1,0 +1,132 @@
+import type http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
+import { StatusRecorder } from '../../src/status/record-status-change.js';
+import { createStatusBus } from '../../src/status/status-bus.js';
+import type { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
+import { openTestDatabase } from '../helpers/test-database.js';
+import { filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
+import { startReceiver } from '../helpers/webhook-receiver.js';
+
+let db: Database;
+let closeDatabase: () => Promise<void>;
+
+beforeAll(async () => {
+  ({ db, close: closeDatabase } = await openTestDatabase('handoff'));
+});
+afterAll(async () => {
+  await closeDatabase();
+});
+
+/** Status changes recorded as a worker's are, handing their deliveries to `dispatcher`, which hears every change. */
+function recorderHandingTo(dispatcher: WebhookDispatcher) {
+  const bus = createStatusBus();
+  const recorder = new StatusRecorder(db.prisma, bus);
+  recorder.handWebhooksTo(dispatcher);
+  bus.onStatus((event) => dispatcher.statusChanged(event));
+  return recorder;
+}
+
+/** A receiver that answers 204 after `delayMs`, noting the most requests it had open at once. */
+async function slowReceiver(delayMs: number) {
+  let open = 0;
+  const counts = { mostOpen: 0 };
+  const receiver = await startReceiver((_request, _index, res: http.ServerResponse) => {
+    counts.mostOpen = Math.max(counts.mostOpen, ++open);
+    setTimeout(() => {
+      open--;
+      res.writeHead(204).end();
+    }, delayMs);
+  });
+  return Object.assign(receiver, { counts });
+}
+
+/** Files whose first status went out already: a started dispatcher finds nothing of theirs to claim. */
+async function filesDelivered(count: number, webhookUrl: string) {
+  const files = await filesWithWebhook(db, count, webhookUrl);
+  await db.prisma.webhookDelivery.updateMany({ where: { fileId: { in: files } }, data: { state: 'DELIVERED', nextAttemptAt: null } });
+  return files;
+}
+
+const progress = (fileId: string, value: number) => ({ fileId, status: 'PROCESSING' as const, progress: value });
+
+async function deliveriesOf(files: string[]) {
+  return db.prisma.webhookDelivery.findMany({
+    where: { fileId: { in: files } },
+    orderBy: [{ fileId: 'asc' }, { sequence: 'asc' }],
+    include: { attempts: true },
+  });
+}
+
+describe('deliveries handed over by the status change that queues them', () => {
+  it('sends what a change hands over with no claim at all, leased from the start, and records it', async () => {
+    const receiver = await startReceiver();
+    const [fileId] = await filesWithWebhook(db, 1, receiver.url);
+    // Never started: it makes no claim, so only a handoff can reach it.
+    const { dispatcher, close } = newDispatcher(db);
+    try {
+      const event = await recorderHandingTo(dispatcher).record(progress(fileId, 10));
+      const [, handed] = await deliveriesOf([fileId]);
+      expect(handed).toMatchObject({ sequence: event!.sequence, state: 'SENDING', lockedBy: dispatcher.id, attemptCount: 1 });
+
+      await receiver.until((received) => received.length === 1, 5_000);
+      expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, sequence: event!.sequence, progress: 10 });
+      expect(receiver.received[0].headers['webhook-id']).toBe(`evt_${handed.eventId}`);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+    const [first, second] = await deliveriesOf([fileId]);
+    expect(first).toMatchObject({ sequence: 1, state: 'DISCARDED', discardReason: 'superseded' });
+    expect(second).toMatchObject({ state: 'DELIVERED', attemptCount: 1, lockedBy: null });
+    expect(second.attempts.map((attempt) => attempt.responseStatus)).toEqual([204]);
+  });
+
+  it('leaves a change to wait while a delivery of its file and URL is open, and sends it the moment that one is done', async () => {
+    const receiver = await slowReceiver(500);
+    const [fileId] = await filesDelivered(1, receiver.url);
+    // No poll within the test: only the settled delivery's record can set the waiting one going.
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    const recorder = recorderHandingTo(dispatcher);
+    try {
+      await recorder.record(progress(fileId, 10));
+      await receiver.until((received) => received.length === 1, 5_000);
+      const later = await recorder.record(progress(fileId, 20));
+      const open = (await deliveriesOf([fileId])).find((delivery) => delivery.sequence === later!.sequence);
+      expect(open).toMatchObject({ state: 'PENDING', lockedBy: null, attemptCount: 0 });
+
+      await receiver.until((received) => received.length === 2, 5_000);
+      expect(receiver.payloads().map((payload) => payload.data.progress)).toEqual([10, 20]);
+      expect(receiver.counts.mostOpen).toBe(1);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+  });
+
+  it('gives back to the outbox what a batch hands over beyond what a claim would take', async () => {
+    const receiver = await slowReceiver(1_000);
+    const files = await filesDelivered(6, receiver.url);
+    // One at a time to the host, so a claim would hold two: one sending, one waiting.
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    const recorder = recorderHandingTo(dispatcher);
+    try {
+      await recorder.record(progress(files[0], 10));
+      await Promise.all(files.slice(1).map((fileId) => recorder.record(progress(fileId, 10))));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const latest = (await deliveriesOf(files)).filter((delivery) => delivery.sequence === 2);
+      expect(latest.filter((delivery) => delivery.state === 'SENDING' && delivery.lockedBy === dispatcher.id)).toHaveLength(2);
+      expect(latest.filter((delivery) => delivery.state === 'PENDING' && delivery.attemptCount === 0)).toHaveLength(4);
+
+      await receiver.until((received) => received.length === 6, 15_000);
+      expect(receiver.counts.mostOpen).toBe(1);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+    const latest = (await deliveriesOf(files)).filter((delivery) => delivery.sequence === 2);
+    expect(latest.map((delivery) => [delivery.state, delivery.attempts.length])).toEqual(Array(6).fill(['DELIVERED', 1]));
+  });
+});
