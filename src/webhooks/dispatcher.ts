@@ -158,6 +158,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       if (free > 0 && this.claimWanted) {
         lastClaimAt = lastRoundAt;
         this.claimWanted = false;
+        const boundReached = this.atABound();
         try {
           const { hostsHeld, tenantsHeld } = this.held();
           claimed = await this.lostClaims.claim(() =>
@@ -175,9 +176,10 @@ export class WebhookDispatcher implements WebhookHandoff {
         }
         const claimedAt = performance.now();
         for (const delivery of claimed) this.hold(delivery, claimedAt);
-        // As many as the free slots: more may be due. A host or tenant at its bound: it may have
-        // more due, claimable once a slot of its frees (which starts a round).
-        if (claimed.length === free || this.atABound()) this.claimWanted = true;
+        // Until a claim finds nothing: more may be due than the bounds let one claim take, and
+        // what a host or tenant at its bound has due is claimable once a slot of its frees (which
+        // starts a round).
+        if (claimed.length > 0 || boundReached) this.claimWanted = true;
       }
       this.startWaiting();
       // Fewer than the free slots: every due delivery that the limits allow was taken, and

@@ -72,4 +72,17 @@ describe('deliveries claimed ahead of a free slot', () => {
     expect(states.filter((delivery) => delivery.state === 'SENDING')).toHaveLength(1);
     expect(states.filter((delivery) => delivery.state === 'PENDING')).toEqual([{ state: 'PENDING', attemptCount: 0, lockedBy: null }, { state: 'PENDING', attemptCount: 0, lockedBy: null }]);
   });
+
+  it('claims again as slots free, not at the next poll, while more are due than the bounds let it hold', async () => {
+    const receiver = await startReceiver();
+    const files = await filesWithWebhook(db, 60, receiver.url);
+    // Holds at most 4 at once (2 sending, 2 waiting): 60 due take 15 claims or more.
+    const { close } = startDispatcher({ WEBHOOK_CONCURRENCY_PER_TENANT: '2', WEBHOOK_POLL_MS: '60000' });
+    try {
+      await receiver.until((received) => received.length === 60, 10_000);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+  });
 });
