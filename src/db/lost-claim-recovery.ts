@@ -16,6 +16,11 @@ export class LostClaimRecovery {
     return this.giveBackOwed;
   }
 
+  /** Notes a give-back owed after another failure than a claim's that may have leased work all the same. */
+  owe(): void {
+    this.giveBackOwed = true;
+  }
+
   /** Once a round: gives back what a failed claim may have leased, until that succeeds. */
   async settle(): Promise<void> {
     if (!this.giveBackOwed) return;

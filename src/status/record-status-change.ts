@@ -217,13 +217,14 @@ export class StatusRecorder {
     try {
       recorded = await recordChanges(this.prisma, batch.map((queued) => queued.change), handoff);
     } catch (error) {
+      handoff?.lost();
       if (batch.length === 1) return batch[0].settle({ error });
       for (const queued of batch) await this.writeBatch([queued]);
       return;
     }
     const handed: HandedDelivery[] = [];
     for (const { event, handed: delivery } of recorded) if (event && delivery) handed.push({ event, delivery });
-    if (handed.length > 0) handoff!.take(handed);
+    handoff?.take(handed);
     batch.forEach((queued, index) => {
       const { event } = recorded[index];
       if (event) this.publish(event);

@@ -173,11 +173,16 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
     WHERE state = 'SENDING' AND locked_by = ${dispatcherId} AND id <> ALL(${sending}::uuid[])`;
 }
 
-/** Gives back deliveries leased to this dispatcher that it will not send: due again, for any dispatcher, the attempt not counted. */
-export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, ids: string[]): Promise<number> {
+/**
+ * Gives back deliveries leased to this dispatcher that it will not send: due again, for any
+ * dispatcher, the attempt not counted. Each under the lease it was held in, so that a give-back
+ * written again cannot take a later lease of the same delivery from its sender.
+ */
+export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, held: { id: string; lockedUntil: Date }[]): Promise<number> {
   return prisma.$executeRaw`
-    UPDATE webhook_delivery SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = attempt_count - 1
-    WHERE id = ANY(${ids}::uuid[]) AND state = 'SENDING' AND locked_by = ${dispatcherId}`;
+    UPDATE webhook_delivery d SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = d.attempt_count - 1
+    FROM unnest(${held.map((delivery) => delivery.id)}::uuid[], ${held.map((delivery) => delivery.lockedUntil)}::timestamptz[]) AS h(id, locked_until)
+    WHERE d.id = h.id AND d.locked_until = h.locked_until AND d.state = 'SENDING' AND d.locked_by = ${dispatcherId}`;
 }
 
 /**

@@ -89,7 +89,12 @@ export class WebhookDispatcher implements WebhookHandoff {
   /** After a lost claim, gives back every delivery leased to this dispatcher that it is not settling. */
   private lostClaims = new LostClaimRecovery(() => releaseUnsentDeliveries(this.prisma, this.id, [...this.unsettled.keys()]));
   /** Leased to this dispatcher, and not to be sent by it: handed over beyond its room, or waited too long. */
-  private toGiveBack: string[] = [];
+  private toGiveBack: ClaimedDelivery[] = [];
+  /**
+   * Batches of status changes that may hand deliveries over and have not answered yet: until they
+   * do, what they handed is leased here but unknown, and a lost claim's give-back would take it.
+   */
+  private handoffsInFlight = 0;
   /**
    * Whether the next round claims: something may have queued a delivery, or freed one to go. A
    * round that only records what was sent and finds nothing new due claims nothing; with
@@ -152,7 +157,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       // next delivery of the same file and URL can be claimed in this round.
       await this.writeAttempts();
       await this.giveBack();
-      await this.lostClaims.settle();
+      if (this.handoffsInFlight === 0) await this.lostClaims.settle();
       const free = CLAIM_AHEAD * this.config.concurrency - this.sendingTotal - this.waiting.length;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0 && this.claimWanted) {
@@ -180,6 +185,8 @@ export class WebhookDispatcher implements WebhookHandoff {
         // what a host or tenant at its bound has due is claimable once a slot of its frees (which
         // starts a round).
         if (claimed.length > 0 || boundReached) this.claimWanted = true;
+        // Skipped, a give-back being owed: claim once it is made.
+        if (this.lostClaims.owed) this.claimWanted = true;
       }
       this.startWaiting();
       // Fewer than the free slots: every due delivery that the limits allow was taken, and
@@ -187,7 +194,9 @@ export class WebhookDispatcher implements WebhookHandoff {
       // loop) or a retry falls due (the poll). Claiming again at once would scan the outbox for
       // nothing: with 5,000 due to one tenant, a claim the tenant's limit left empty cost 30 ms.
       if ((free > 0 && claimed.length === free) || this.unrecorded.length > 0) continue;
-      await this.signal.pause(this.config.pollMs);
+      // Rounds that only record or start what they hold do not claim; the poll still comes on time.
+      const untilPoll = free > 0 ? lastClaimAt + this.config.pollMs - performance.now() : this.config.pollMs;
+      await this.signal.pause(Math.max(0, Math.min(this.config.pollMs, untilPoll)));
     }
   }
 
@@ -217,7 +226,16 @@ export class WebhookDispatcher implements WebhookHandoff {
   }
 
   accepting(): boolean {
-    return !this.stopping && !this.lostClaims.owed && this.sendingTotal + this.waiting.length < CLAIM_AHEAD * this.config.concurrency;
+    const accepting = !this.stopping && !this.lostClaims.owed && this.sendingTotal + this.waiting.length < CLAIM_AHEAD * this.config.concurrency;
+    if (accepting) this.handoffsInFlight++;
+    return accepting;
+  }
+
+  /** Gives back, once no other batch is unanswered, every delivery leased here that this dispatcher does not hold. */
+  lost(): void {
+    this.handoffsInFlight--;
+    this.lostClaims.owe();
+    this.signal.wake();
   }
 
   /**
@@ -225,6 +243,7 @@ export class WebhookDispatcher implements WebhookHandoff {
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
   take(handed: HandedDelivery[]): void {
+    this.handoffsInFlight--;
     const claimedAt = performance.now();
     const { hostsHeld, tenantsHeld } = this.held();
     let total = this.sendingTotal + this.waiting.length;
@@ -236,7 +255,7 @@ export class WebhookDispatcher implements WebhookHandoff {
         (hostsHeld.get(delivery.host) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerHost &&
         (tenantsHeld.get(delivery.tenantId) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerTenant;
       if (!fits) {
-        this.toGiveBack.push(delivery.id);
+        this.toGiveBack.push(delivery);
         continue;
       }
       this.hold(delivery, claimedAt);
@@ -245,6 +264,8 @@ export class WebhookDispatcher implements WebhookHandoff {
       total++;
     }
     this.startWaiting();
+    // A give-back owed waited for this batch's answer.
+    if (this.lostClaims.owed) this.signal.wake();
     if (this.toGiveBack.length === 0) return;
     // Stopping, there are no more rounds to give them back in.
     if (this.stopping) void this.giveBack();
@@ -253,14 +274,14 @@ export class WebhookDispatcher implements WebhookHandoff {
 
   /** Gives back to the outbox, for any dispatcher to claim, what this one will not send; what fails, the next round tries again. */
   private async giveBack(): Promise<void> {
-    const ids = this.toGiveBack.splice(0);
-    if (ids.length === 0) return;
+    const deliveries = this.toGiveBack.splice(0);
+    if (deliveries.length === 0) return;
     try {
-      await releaseDeliveries(this.prisma, this.id, ids);
+      await releaseDeliveries(this.prisma, this.id, deliveries);
       this.claimWanted = true;
     } catch (error) {
-      this.toGiveBack.push(...ids);
-      this.log.warn({ err: error, deliveries: ids.length }, 'could not give back webhook deliveries; they go out when their lease lapses, or at the next try');
+      this.toGiveBack.push(...deliveries);
+      this.log.warn({ err: error, deliveries: deliveries.length }, 'could not give back webhook deliveries; they go out when their lease lapses, or at the next try');
     }
   }
 
@@ -284,7 +305,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       if (!this.hasSlot(delivery)) return true;
       if (now - claimedAt > this.leaseMs - this.config.timeoutMs - 1_000) {
         this.unsettled.delete(delivery.id);
-        this.toGiveBack.push(delivery.id);
+        this.toGiveBack.push(delivery);
         this.signal.wake();
       } else {
         this.begin(delivery);
@@ -387,7 +408,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
     for (const { delivery } of this.waiting.splice(0)) {
       this.unsettled.delete(delivery.id);
-      this.toGiveBack.push(delivery.id);
+      this.toGiveBack.push(delivery);
     }
     await this.giveBack();
     let timer: NodeJS.Timeout | undefined;

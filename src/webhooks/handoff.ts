@@ -30,10 +30,12 @@ export interface WebhookHandoff {
   /** The lease holder the database writes on what it hands over. */
   readonly id: string;
   readonly leaseMs: number;
-  /** Whether it has room for more now; asked before each batch of changes. */
+  /** Whether it has room for more now; asked before each batch of changes. A yes is answered by take() or lost(). */
   accepting(): boolean;
-  /** What a batch handed over, after its commit. */
+  /** What the batch handed over, after its commit (possibly nothing). */
   take(handed: HandedDelivery[]): void;
+  /** The batch failed: it may have committed all the same, and handed over what no answer told of. */
+  lost(): void;
 }
 
 export function toClaimedDelivery({ event, delivery }: HandedDelivery): ClaimedDelivery {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
-import { recordAttempts, type AttemptResult } from '../../src/webhooks/delivery-sql.js';
+import { recordAttempts, releaseDeliveries, type AttemptResult } from '../../src/webhooks/delivery-sql.js';
 
 let server: TestServer;
 let alice: string;
@@ -102,5 +102,25 @@ describe('recordAttempts', () => {
       data: { ...rest, id: randomUUID(), sequence: first.sequence + 1, state: 'PENDING', lockedBy: null, lockedUntil: null, nextAttemptAt: new Date() },
     });
     expect((await recordAttempts(prisma, 'test-dispatcher', [delivered(first, 'ok')], silent)).laterWaiting).toBe(true);
+  });
+});
+
+describe('releaseDeliveries', () => {
+  it('gives a delivery back only under the lease it was held in, so a give-back written again cannot take it from a later sender', async () => {
+    const { prisma } = server.service.db;
+    const held = await deliveryHeldBy('test-dispatcher');
+    const earlierLease = new Date(held.lockedUntil.getTime() - 60_000);
+
+    expect(await releaseDeliveries(prisma, 'test-dispatcher', [{ id: held.id, lockedUntil: earlierLease }])).toBe(0);
+    expect(await releaseDeliveries(prisma, 'another-dispatcher', [held])).toBe(0);
+    expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: held.id } })).toMatchObject({ state: 'SENDING', lockedBy: 'test-dispatcher' });
+
+    expect(await releaseDeliveries(prisma, 'test-dispatcher', [held])).toBe(1);
+    expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: held.id } })).toMatchObject({
+      state: 'PENDING',
+      lockedBy: null,
+      lockedUntil: null,
+      attemptCount: held.attemptCount - 1,
+    });
   });
 });

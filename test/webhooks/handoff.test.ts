@@ -129,4 +129,34 @@ describe('deliveries handed over by the status change that queues them', () => {
     const latest = (await deliveriesOf(files)).filter((delivery) => delivery.sequence === 2);
     expect(latest.map((delivery) => [delivery.state, delivery.attempts.length])).toEqual(Array(6).fill(['DELIVERED', 1]));
   });
+
+  it('gives back what a batch whose answer was lost may have handed over, once no other batch is unanswered', async () => {
+    const receiver = await startReceiver();
+    const [fileId] = await filesDelivered(1, receiver.url);
+    await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 10));
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    // Two batches asked it to take their deliveries; the first committed and handed one over, but
+    // its answer was lost; the second has not answered yet.
+    expect(dispatcher.accepting()).toBe(true);
+    expect(dispatcher.accepting()).toBe(true);
+    await db.prisma.webhookDelivery.updateMany({
+      where: { fileId, sequence: 2 },
+      data: { state: 'SENDING', lockedBy: dispatcher.id, lockedUntil: new Date(Date.now() + 60_000), attemptCount: 1 },
+    });
+    dispatcher.lost();
+    expect(dispatcher.accepting()).toBe(false);
+    dispatcher.start();
+    try {
+      // What the second batch hands over would be taken from it: nothing is given back meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(receiver.received).toHaveLength(0);
+      dispatcher.take([]);
+      // Given back, not left to its lease of a minute, and claimed again at once.
+      await receiver.until((received) => received.length === 1, 5_000);
+      expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, progress: 10 });
+    } finally {
+      await close();
+      await receiver.close();
+    }
+  });
 });

@@ -28,11 +28,12 @@ BEGIN
   IF handoff IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM webhook_delivery WHERE file_id = NEW.file_id AND url = target_url AND state IN ('PENDING', 'SENDING')
   ) THEN
+    -- The lease runs from now, not from the transaction's start: a batch may have waited for locks.
     INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at,
                                   attempt_count, locked_by, locked_until)
     VALUES (gen_random_uuid(), NEW.tenant_id, NEW.file_id, NEW.id, NEW.sequence, delivery_type, target_url,
             substring(target_url from '^[a-z]+://([^/?#]+)'), 'SENDING', NEW.created_at,
-            1, split_part(handoff, ' ', 1), now() + split_part(handoff, ' ', 2)::integer * interval '1 millisecond');
+            1, split_part(handoff, ' ', 1), clock_timestamp() + split_part(handoff, ' ', 2)::integer * interval '1 millisecond');
   ELSE
     INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at)
     VALUES (gen_random_uuid(), NEW.tenant_id, NEW.file_id, NEW.id, NEW.sequence, delivery_type, target_url,
