@@ -102,7 +102,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         connectTimeoutMs: config.webhooks.connectTimeoutMs,
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
-      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, withoutStackTraces(log));
+      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, withoutStackTraces(log), () => bus.publishWebhooksQueued());
       status.handWebhooksTo(dispatcher);
       // Any status change may have queued a delivery (the database's outbox trigger decides), and
       // not every one is handed over: this process's when the dispatcher is full, other processes'.

@@ -110,11 +110,13 @@ export class WebhookDispatcher implements WebhookHandoff {
   private unrecorded: { result: AttemptResult; done: (error?: unknown) => void }[] = [];
   private recording = false;
 
+  /** `announceQueued` tells every dispatcher, of every process, that deliveries are due again. */
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sender: WebhookSender,
     private readonly config: WebhookConfig,
     private readonly log: Logger,
+    private readonly announceQueued: () => void = () => {},
   ) {}
 
   /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
@@ -279,6 +281,9 @@ export class WebhookDispatcher implements WebhookHandoff {
     try {
       await releaseDeliveries(this.prisma, this.id, deliveries);
       this.claimWanted = true;
+      // Another process may have the slots this one lacks; it heard of their changes while they
+      // were leased here, and would otherwise claim them only at its poll.
+      this.announceQueued();
     } catch (error) {
       this.toGiveBack.push(...deliveries);
       this.log.warn({ err: error, deliveries: deliveries.length }, 'could not give back webhook deliveries; they go out when their lease lapses, or at the next try');

@@ -26,8 +26,11 @@ export async function filesWithWebhook(db: Database, count: number, webhookUrl: 
   return files;
 }
 
-/** A dispatcher on `db`, not started, sending to loopback, with `settings` over the defaults. */
-export function newDispatcher(db: Database, settings: Record<string, string> = {}) {
+/**
+ * A dispatcher on `db`, not started, sending to loopback, with `settings` over the defaults;
+ * `announceQueued` as the service's tells the other dispatchers of deliveries due again.
+ */
+export function newDispatcher(db: Database, settings: Record<string, string> = {}, announceQueued?: () => void) {
   const log = createLogger('silent');
   const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50', ...settings }).webhooks;
   const sender = createWebhookSender({
@@ -36,7 +39,7 @@ export function newDispatcher(db: Database, settings: Record<string, string> = {
     connectTimeoutMs: config.connectTimeoutMs,
     maxSocketsPerHost: config.concurrencyPerHost,
   });
-  const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log);
+  const dispatcher = new WebhookDispatcher(db.prisma, sender, config, log, announceQueued);
   return {
     dispatcher,
     async close(graceMs?: number) {

@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
-import { createStatusBus } from '../../src/status/status-bus.js';
+import { createStatusBus, topics } from '../../src/status/status-bus.js';
 import type { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 import { openTestDatabase } from '../helpers/test-database.js';
 import { filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
@@ -156,6 +156,34 @@ describe('deliveries handed over by the status change that queues them', () => {
       expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, progress: 10 });
     } finally {
       await close();
+      await receiver.close();
+    }
+  });
+
+  it('tells the other dispatchers of what it gives back, so one with free slots sends it before its poll', async () => {
+    // The first request hangs (the full one's slot); every later one is answered at once.
+    const receiver = await startReceiver((_request, index, res: http.ServerResponse) => {
+      if (index > 0) res.writeHead(204).end();
+    });
+    const files = await filesDelivered(6, receiver.url);
+    const bus = createStatusBus();
+    const full = newDispatcher(db, { WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_POLL_MS: '60000', WEBHOOK_TIMEOUT_MS: '5000' }, () =>
+      bus.publishWebhooksQueued(),
+    );
+    const other = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    full.dispatcher.start();
+    other.dispatcher.start();
+    const stopSignals = bus.onSignal(topics.webhooks, () => other.dispatcher.wake());
+    const recorder = recorderHandingTo(full.dispatcher);
+    try {
+      await recorder.record(progress(files[0], 10));
+      await receiver.until((received) => received.length === 1, 5_000);
+      await Promise.all(files.slice(1).map((fileId) => recorder.record(progress(fileId, 10))));
+      // Of the five, the full one keeps one waiting behind its hanging request and gives back four.
+      await receiver.until((received) => received.length === 5, 3_000);
+    } finally {
+      await stopSignals();
+      await Promise.all([full.close(100), other.close()]);
       await receiver.close();
     }
   });
