@@ -16,6 +16,7 @@ import {
   type ClaimedDelivery,
   type DeliveryResolution,
 } from './delivery-sql.js';
+import { DeliverySlots } from './delivery-slots.js';
 import { toClaimedDelivery, type HandedDelivery, type WebhookHandoff } from './handoff.js';
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
@@ -34,16 +35,6 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
 }
 
 const handedKey = (event: StatusEvent) => `${event.fileId}:${event.sequence}`;
-
-function countIn(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
-}
-
-function countOut(counts: Map<string, number>, key: string): void {
-  const left = counts.get(key)! - 1;
-  if (left === 0) counts.delete(key);
-  else counts.set(key, left);
-}
 
 /**
  * The shortest time between two claims. Every status change wakes the dispatcher, and on the
@@ -74,12 +65,7 @@ const CLAIM_AHEAD = 2;
  */
 export class WebhookDispatcher implements WebhookHandoff {
   readonly id = `dispatcher-${randomUUID()}`;
-  /** Sending now: what the limits bound. */
-  private sendingPerHost = new Map<string, number>();
-  private sendingPerTenant = new Map<string, number>();
-  private sendingTotal = 0;
-  /** Claimed and waiting for a slot, in claim order, with when each was claimed (performance.now()). */
-  private waiting: { delivery: ClaimedDelivery; claimedAt: number }[] = [];
+  private readonly slots: DeliverySlots;
   /**
    * Claimed and not yet settled (waiting, sending, or writing what the attempt gave), with the
    * lease each was claimed under: a redelivery can be claimed again while the previous attempt
@@ -117,7 +103,9 @@ export class WebhookDispatcher implements WebhookHandoff {
     private readonly config: WebhookConfig,
     private readonly log: Logger,
     private readonly announceQueued: () => void = () => {},
-  ) {}
+  ) {
+    this.slots = new DeliverySlots(config, CLAIM_AHEAD);
+  }
 
   /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
   get leaseMs(): number {
@@ -160,29 +148,29 @@ export class WebhookDispatcher implements WebhookHandoff {
       await this.writeAttempts();
       await this.giveBack();
       if (this.handoffsInFlight === 0) await this.lostClaims.settle();
-      const free = CLAIM_AHEAD * this.config.concurrency - this.sendingTotal - this.waiting.length;
+      const free = this.slots.free;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0 && this.claimWanted) {
         lastClaimAt = lastRoundAt;
         this.claimWanted = false;
-        const boundReached = this.atABound();
+        const boundReached = this.slots.atABound();
         try {
-          const { hostsHeld, tenantsHeld } = this.held();
+          const { hosts, tenants } = this.slots.heldPer();
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
               limit: free,
               perHost: CLAIM_AHEAD * this.config.concurrencyPerHost,
               perTenant: CLAIM_AHEAD * this.config.concurrencyPerTenant,
-              hostsInFlight: hostsHeld,
-              tenantsInFlight: tenantsHeld,
+              hostsInFlight: hosts,
+              tenantsInFlight: tenants,
             }),
           );
         } catch (error) {
           this.claimWanted = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
-        const claimedAt = performance.now();
-        for (const delivery of claimed) this.hold(delivery, claimedAt);
+        for (const delivery of claimed) this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
+        this.slots.hold(claimed, performance.now());
         // Until a claim finds nothing: more may be due than the bounds let one claim take, and
         // what a host or tenant at its bound has due is claimable once a slot of its frees (which
         // starts a round).
@@ -202,33 +190,8 @@ export class WebhookDispatcher implements WebhookHandoff {
     }
   }
 
-  /** What the claim bounds, at CLAIM_AHEAD times the limits: sending now or waiting for a slot. */
-  private held() {
-    const hostsHeld = new Map(this.sendingPerHost);
-    const tenantsHeld = new Map(this.sendingPerTenant);
-    for (const { delivery } of this.waiting) {
-      countIn(hostsHeld, delivery.host);
-      countIn(tenantsHeld, delivery.tenantId);
-    }
-    return { total: this.sendingTotal + this.waiting.length, hostsHeld, tenantsHeld };
-  }
-
-  private atABound(): boolean {
-    const { total, hostsHeld, tenantsHeld } = this.held();
-    return (
-      total >= CLAIM_AHEAD * this.config.concurrency ||
-      [...hostsHeld.values()].some((count) => count >= CLAIM_AHEAD * this.config.concurrencyPerHost) ||
-      [...tenantsHeld.values()].some((count) => count >= CLAIM_AHEAD * this.config.concurrencyPerTenant)
-    );
-  }
-
-  private hold(delivery: ClaimedDelivery, claimedAt: number): void {
-    this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
-    this.waiting.push({ delivery, claimedAt });
-  }
-
   accepting(): boolean {
-    const accepting = !this.stopping && !this.lostClaims.owed && this.sendingTotal + this.waiting.length < CLAIM_AHEAD * this.config.concurrency;
+    const accepting = !this.stopping && !this.lostClaims.owed && this.slots.free > 0;
     if (accepting) this.handoffsInFlight++;
     return accepting;
   }
@@ -246,25 +209,11 @@ export class WebhookDispatcher implements WebhookHandoff {
    */
   take(handed: HandedDelivery[]): void {
     this.handoffsInFlight--;
-    const claimedAt = performance.now();
-    const { hostsHeld, tenantsHeld } = this.held();
-    let total = this.sendingTotal + this.waiting.length;
     for (const { event } of handed) this.handed.recent.add(handedKey(event));
-    for (const delivery of handed.map(toClaimedDelivery)) {
-      const fits =
-        !this.stopping &&
-        total < CLAIM_AHEAD * this.config.concurrency &&
-        (hostsHeld.get(delivery.host) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerHost &&
-        (tenantsHeld.get(delivery.tenantId) ?? 0) < CLAIM_AHEAD * this.config.concurrencyPerTenant;
-      if (!fits) {
-        this.toGiveBack.push(delivery);
-        continue;
-      }
-      this.hold(delivery, claimedAt);
-      countIn(hostsHeld, delivery.host);
-      countIn(tenantsHeld, delivery.tenantId);
-      total++;
-    }
+    const deliveries = handed.map(toClaimedDelivery);
+    const beyond = this.stopping ? deliveries : this.slots.holdWithin(deliveries, performance.now());
+    for (const delivery of deliveries) if (!beyond.includes(delivery)) this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
+    this.toGiveBack.push(...beyond);
     this.startWaiting();
     // A give-back owed waited for this batch's answer.
     if (this.lostClaims.owed) this.signal.wake();
@@ -290,14 +239,6 @@ export class WebhookDispatcher implements WebhookHandoff {
     }
   }
 
-  private hasSlot(delivery: ClaimedDelivery): boolean {
-    return (
-      this.sendingTotal < this.config.concurrency &&
-      (this.sendingPerHost.get(delivery.host) ?? 0) < this.config.concurrencyPerHost &&
-      (this.sendingPerTenant.get(delivery.tenantId) ?? 0) < this.config.concurrencyPerTenant
-    );
-  }
-
   /**
    * Starts, in claim order, each waiting delivery that has a slot. One that waited so long that
    * its lease no longer outlives an attempt and its record is given back instead, to be claimed
@@ -305,34 +246,23 @@ export class WebhookDispatcher implements WebhookHandoff {
    */
   private startWaiting(): void {
     if (this.stopping) return;
-    const now = performance.now();
-    this.waiting = this.waiting.filter(({ delivery, claimedAt }) => {
-      if (!this.hasSlot(delivery)) return true;
-      if (now - claimedAt > this.leaseMs - this.config.timeoutMs - 1_000) {
-        this.unsettled.delete(delivery.id);
-        this.toGiveBack.push(delivery);
-        this.signal.wake();
-      } else {
-        this.begin(delivery);
-      }
-      return false;
-    });
+    const { sending, overdue } = this.slots.start(performance.now(), this.leaseMs - this.config.timeoutMs - 1_000);
+    for (const delivery of overdue) this.unsettled.delete(delivery.id);
+    this.toGiveBack.push(...overdue);
+    if (overdue.length > 0) this.signal.wake();
+    for (const delivery of sending) this.begin(delivery);
   }
 
+  /** Sends a delivery that has its slot. */
   private begin(delivery: ClaimedDelivery): void {
     const lease = delivery.lockedUntil.getTime();
-    countIn(this.sendingPerHost, delivery.host);
-    countIn(this.sendingPerTenant, delivery.tenantId);
-    this.sendingTotal++;
     let slotHeld = true;
     // The slot is free once the request is over: a waiting delivery takes it at once; its record
     // follows in the next round.
     const freeSlot = () => {
       if (!slotHeld) return;
       slotHeld = false;
-      countOut(this.sendingPerHost, delivery.host);
-      countOut(this.sendingPerTenant, delivery.tenantId);
-      this.sendingTotal--;
+      this.slots.release(delivery);
       this.startWaiting();
       this.signal.wake();
     };
@@ -411,7 +341,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     await this.loop;
     void this.writeAttempts();
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
-    for (const { delivery } of this.waiting.splice(0)) {
+    for (const delivery of this.slots.drainWaiting()) {
       this.unsettled.delete(delivery.id);
       this.toGiveBack.push(delivery);
     }
