@@ -175,14 +175,27 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
 
 /**
  * Gives back deliveries leased to this dispatcher that it will not send: due again, for any
- * dispatcher, the attempt not counted. Each under the lease it was held in, so that a give-back
- * written again cannot take a later lease of the same delivery from its sender.
+ * dispatcher, the attempt not counted; or, for a `file.processing` one whose file and URL has a
+ * later delivery waiting (queued while this one was leased, so not superseding it then),
+ * superseded. Each under the lease it was held in, so that a give-back written again cannot take
+ * a later lease of the same delivery from its sender.
  */
 export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, held: { id: string; lockedUntil: Date }[]): Promise<number> {
   return prisma.$executeRaw`
-    UPDATE webhook_delivery d SET state = 'PENDING', locked_by = NULL, locked_until = NULL, attempt_count = d.attempt_count - 1
-    FROM unnest(${held.map((delivery) => delivery.id)}::uuid[], ${held.map((delivery) => delivery.lockedUntil)}::timestamptz[]) AS h(id, locked_until)
-    WHERE d.id = h.id AND d.locked_until = h.locked_until AND d.state = 'SENDING' AND d.locked_by = ${dispatcherId}`;
+    WITH released AS (
+      SELECT d.id, h.locked_until, d.event_type = 'file.processing' AND EXISTS (
+               SELECT 1 FROM webhook_delivery l
+               WHERE l.file_id = d.file_id AND l.url = d.url AND l.state = 'PENDING' AND l.sequence > d.sequence) AS superseded
+      FROM webhook_delivery d
+      JOIN unnest(${held.map((delivery) => delivery.id)}::uuid[], ${held.map((delivery) => delivery.lockedUntil)}::timestamptz[]) AS h(id, locked_until)
+        ON d.id = h.id AND d.locked_until = h.locked_until)
+    UPDATE webhook_delivery d
+    SET state = CASE WHEN r.superseded THEN 'DISCARDED' ELSE 'PENDING' END,
+        discard_reason = CASE WHEN r.superseded THEN 'superseded' END,
+        next_attempt_at = CASE WHEN r.superseded THEN NULL ELSE d.next_attempt_at END,
+        locked_by = NULL, locked_until = NULL, attempt_count = d.attempt_count - 1
+    FROM released r
+    WHERE d.id = r.id AND d.locked_until = r.locked_until AND d.state = 'SENDING' AND d.locked_by = ${dispatcherId}`;
 }
 
 /**

@@ -187,4 +187,29 @@ describe('deliveries handed over by the status change that queues them', () => {
       await receiver.close();
     }
   });
+
+  it('supersedes what it gives back when a later change of the file waits, as the change would have had it not been leased', async () => {
+    const receiver = await startReceiver(() => {}); // never answers: the host's one slot stays taken
+    const [sending, waiting, file] = await filesDelivered(3, receiver.url);
+    // Never started: what it gives back goes back when it stops.
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_TIMEOUT_MS: '5000' });
+    const recorder = recorderHandingTo(dispatcher);
+    try {
+      await recorder.record(progress(sending, 10));
+      await recorder.record(progress(waiting, 10));
+      const beyond = await recorder.record(progress(file, 10)); // beyond the host's bound: to be given back
+      const later = await recorder.record(progress(file, 20)); // queued behind it, while it is still leased
+      const states = await deliveriesOf([file]);
+      expect(states.find((delivery) => delivery.sequence === beyond!.sequence)).toMatchObject({ state: 'SENDING', lockedBy: dispatcher.id });
+      expect(states.find((delivery) => delivery.sequence === later!.sequence)).toMatchObject({ state: 'PENDING' });
+    } finally {
+      await close(100);
+      await receiver.close();
+    }
+    const [, given, queuedBehind] = await deliveriesOf([file]);
+    expect(given).toMatchObject({ state: 'DISCARDED', discardReason: 'superseded', lockedBy: null, attemptCount: 0 });
+    expect(queuedBehind).toMatchObject({ state: 'PENDING', attemptCount: 0 });
+    // Given back with no later change waiting, a delivery is due again as it was.
+    expect((await deliveriesOf([waiting]))[1]).toMatchObject({ state: 'PENDING', lockedBy: null, attemptCount: 0 });
+  });
 });
