@@ -49,9 +49,8 @@ export class DeliverySlots {
     return { hosts, tenants };
   }
 
-  /** Whether the process, a host or a tenant holds all it may. */
-  atABound(): boolean {
-    const { hosts, tenants } = this.heldPer();
+  /** Whether the process, a host or a tenant holds all it may; `held` is what heldPer() gave. */
+  atABound({ hosts, tenants }: { hosts: Map<string, number>; tenants: Map<string, number> }): boolean {
     return (
       this.free <= 0 ||
       [...hosts.values()].some((count) => count >= this.ahead * this.limits.concurrencyPerHost) ||
@@ -64,9 +63,10 @@ export class DeliverySlots {
     for (const delivery of deliveries) this.waiting.push({ delivery, heldSince: now });
   }
 
-  /** Holds, in order, each delivery that fits within what may be held; returns those that do not. */
-  holdWithin(deliveries: ClaimedDelivery[], now: number): ClaimedDelivery[] {
+  /** Holds, in order, each delivery that fits within what may be held; tells which did and which did not. */
+  holdWithin(deliveries: ClaimedDelivery[], now: number): { held: ClaimedDelivery[]; beyond: ClaimedDelivery[] } {
     const { hosts, tenants } = this.heldPer();
+    const held: ClaimedDelivery[] = [];
     const beyond: ClaimedDelivery[] = [];
     for (const delivery of deliveries) {
       const fits =
@@ -78,10 +78,11 @@ export class DeliverySlots {
         continue;
       }
       this.waiting.push({ delivery, heldSince: now });
+      held.push(delivery);
       countIn(hosts, delivery.host);
       countIn(tenants, delivery.tenantId);
     }
-    return beyond;
+    return { held, beyond };
   }
 
   /**

@@ -153,23 +153,23 @@ export class WebhookDispatcher implements WebhookHandoff {
       if (free > 0 && this.claimWanted) {
         lastClaimAt = lastRoundAt;
         this.claimWanted = false;
-        const boundReached = this.slots.atABound();
+        const held = this.slots.heldPer();
+        const boundReached = this.slots.atABound(held);
         try {
-          const { hosts, tenants } = this.slots.heldPer();
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
               limit: free,
               perHost: CLAIM_AHEAD * this.config.concurrencyPerHost,
               perTenant: CLAIM_AHEAD * this.config.concurrencyPerTenant,
-              hostsInFlight: hosts,
-              tenantsInFlight: tenants,
+              hostsInFlight: held.hosts,
+              tenantsInFlight: held.tenants,
             }),
           );
         } catch (error) {
           this.claimWanted = true;
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
-        for (const delivery of claimed) this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
+        this.markUnsettled(claimed);
         this.slots.hold(claimed, performance.now());
         // Until a claim finds nothing: more may be due than the bounds let one claim take, and
         // what a host or tenant at its bound has due is claimable once a slot of its frees (which
@@ -211,16 +211,25 @@ export class WebhookDispatcher implements WebhookHandoff {
     this.handoffsInFlight--;
     for (const { event } of handed) this.handed.recent.add(handedKey(event));
     const deliveries = handed.map(toClaimedDelivery);
-    const beyond = this.stopping ? deliveries : this.slots.holdWithin(deliveries, performance.now());
-    for (const delivery of deliveries) if (!beyond.includes(delivery)) this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
-    this.toGiveBack.push(...beyond);
+    const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, performance.now());
+    this.markUnsettled(held);
+    this.giveBackLater(beyond);
     this.startWaiting();
-    // A give-back owed waited for this batch's answer.
-    if (this.lostClaims.owed) this.signal.wake();
-    if (this.toGiveBack.length === 0) return;
-    // Stopping, there are no more rounds to give them back in.
+    // Stopping, there are no more rounds to give them back in. A give-back owed waited for this
+    // batch's answer.
     if (this.stopping) void this.giveBack();
-    else this.signal.wake();
+    else if (this.toGiveBack.length > 0 || this.lostClaims.owed) this.signal.wake();
+  }
+
+  /** Claimed or handed over: each is this dispatcher's, under its lease, until its attempt is written. */
+  private markUnsettled(deliveries: ClaimedDelivery[]): void {
+    for (const delivery of deliveries) this.unsettled.set(delivery.id, delivery.lockedUntil.getTime());
+  }
+
+  /** Held here and not to be sent: given back to the outbox in the next round. */
+  private giveBackLater(deliveries: ClaimedDelivery[]): void {
+    for (const delivery of deliveries) this.unsettled.delete(delivery.id);
+    this.toGiveBack.push(...deliveries);
   }
 
   /** Gives back to the outbox, for any dispatcher to claim, what this one will not send; what fails, the next round tries again. */
@@ -247,8 +256,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   private startWaiting(): void {
     if (this.stopping) return;
     const { sending, overdue } = this.slots.start(performance.now(), this.leaseMs - this.config.timeoutMs - 1_000);
-    for (const delivery of overdue) this.unsettled.delete(delivery.id);
-    this.toGiveBack.push(...overdue);
+    this.giveBackLater(overdue);
     if (overdue.length > 0) this.signal.wake();
     for (const delivery of sending) this.begin(delivery);
   }
@@ -341,10 +349,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     await this.loop;
     void this.writeAttempts();
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
-    for (const delivery of this.slots.drainWaiting()) {
-      this.unsettled.delete(delivery.id);
-      this.toGiveBack.push(delivery);
-    }
+    this.giveBackLater(this.slots.drainWaiting());
     await this.giveBack();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([...this.sends]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);

@@ -15,6 +15,7 @@ DECLARE
   delivery_type text := CASE NEW.status WHEN 'COMPLETED' THEN 'file.completed' WHEN 'FAILED' THEN 'file.failed' ELSE 'file.processing' END;
   target_url text;
   handoff text := nullif(current_setting('filestatus.webhook_handoff', true), '');
+  hand_over boolean;
 BEGIN
   SELECT webhook_url INTO target_url FROM file
   WHERE id = NEW.file_id AND webhook_url IS NOT NULL AND webhook_disabled_at IS NULL AND delivery_type = ANY(webhook_events)
@@ -25,20 +26,16 @@ BEGIN
   UPDATE webhook_delivery SET state = 'DISCARDED', discard_reason = 'superseded', next_attempt_at = NULL
   WHERE file_id = NEW.file_id AND url = target_url AND state = 'PENDING' AND event_type = 'file.processing'
     AND sequence < NEW.sequence;
-  IF handoff IS NOT NULL AND NOT EXISTS (
-    SELECT 1 FROM webhook_delivery WHERE file_id = NEW.file_id AND url = target_url AND state IN ('PENDING', 'SENDING')
-  ) THEN
-    -- The lease runs from now, not from the transaction's start: a batch may have waited for locks.
-    INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at,
-                                  attempt_count, locked_by, locked_until)
-    VALUES (gen_random_uuid(), NEW.tenant_id, NEW.file_id, NEW.id, NEW.sequence, delivery_type, target_url,
-            substring(target_url from '^[a-z]+://([^/?#]+)'), 'SENDING', NEW.created_at,
-            1, split_part(handoff, ' ', 1), clock_timestamp() + split_part(handoff, ' ', 2)::integer * interval '1 millisecond');
-  ELSE
-    INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at)
-    VALUES (gen_random_uuid(), NEW.tenant_id, NEW.file_id, NEW.id, NEW.sequence, delivery_type, target_url,
-            substring(target_url from '^[a-z]+://([^/?#]+)'), 'PENDING', NEW.created_at);
-  END IF;
+  hand_over := handoff IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM webhook_delivery WHERE file_id = NEW.file_id AND url = target_url AND state IN ('PENDING', 'SENDING'));
+  -- A handed delivery's lease runs from now, not from the transaction's start: a batch may have
+  -- waited for locks.
+  INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at,
+                                attempt_count, locked_by, locked_until)
+  VALUES (gen_random_uuid(), NEW.tenant_id, NEW.file_id, NEW.id, NEW.sequence, delivery_type, target_url,
+          substring(target_url from '^[a-z]+://([^/?#]+)'), CASE WHEN hand_over THEN 'SENDING' ELSE 'PENDING' END, NEW.created_at,
+          CASE WHEN hand_over THEN 1 ELSE 0 END, CASE WHEN hand_over THEN split_part(handoff, ' ', 1) END,
+          CASE WHEN hand_over THEN clock_timestamp() + split_part(handoff, ' ', 2)::integer * interval '1 millisecond' END);
   RETURN NULL;
 END $$;
 
