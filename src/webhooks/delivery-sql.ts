@@ -80,7 +80,8 @@ export interface RecordedAttempts {
 }
 
 /**
- * Records attempts and what follows from them, in one statement for the whole batch (a busy
+ * Records attempts and what follows from them, in one statement for the whole batch (the database
+ * function record_webhook_attempts; a busy
  * dispatcher finishes many attempts while the previous batch is written). Should that statement
  * fail, each attempt is written on its own, so that one bad row cannot lose the others. A
  * delivery no longer under the lease its attempt was made in is left alone, so writing a record
@@ -120,28 +121,13 @@ export async function recordAttempts(
 async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: AttemptResult[]): Promise<boolean> {
   const column = <T>(pick: (result: AttemptResult) => T) => batch.map(pick);
   const [{ laterWaiting }] = await prisma.$queryRaw<{ laterWaiting: boolean }[]>`
-    WITH input AS (
-      SELECT * FROM unnest(
-        ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.delivery.lockedUntil)}::timestamptz[],
-        ${column((r) => r.resolution.state)}::text[],
-        ${column((r) => (r.resolution.state === 'PENDING' ? new Date(Date.now() + r.resolution.retryInMs) : null))}::timestamptz[],
-        ${column((r) => lastError(r.attempt, r.resolution))}::text[], ${column((r) => r.attempt.attemptedAt)}::timestamptz[],
-        ${column((r) => r.attempt.durationMs)}::int[], ${column((r) => r.attempt.responseStatus)}::int[],
-        ${column((r) => r.attempt.responseBody)}::text[], ${column((r) => r.attempt.error)}::text[]
-      ) AS t(id, locked_until, state, next_attempt_at, last_error, attempted_at, duration_ms, response_status, response_body, error)),
-    updated AS (
-      UPDATE webhook_delivery d
-      SET state = i.state, next_attempt_at = i.next_attempt_at, last_error = i.last_error, locked_by = NULL, locked_until = NULL
-      FROM input i
-      WHERE d.id = i.id AND d.locked_by = ${dispatcherId} AND d.locked_until = i.locked_until AND d.state = 'SENDING'
-      RETURNING d.id, d.file_id, d.url),
-    recorded AS (
-      INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status, response_body, error)
-      SELECT i.id, i.attempted_at, i.duration_ms, i.response_status, i.response_body, i.error
-      FROM input i JOIN updated USING (id))
-    SELECT EXISTS (
-      SELECT 1 FROM updated u JOIN webhook_delivery w ON w.file_id = u.file_id AND w.url = u.url AND w.id <> u.id
-      WHERE w.state = 'PENDING') AS "laterWaiting"`;
+    SELECT record_webhook_attempts(${dispatcherId},
+      ${column((r) => r.delivery.id)}::uuid[], ${column((r) => r.delivery.lockedUntil)}::timestamptz[],
+      ${column((r) => r.resolution.state)}::text[],
+      ${column((r) => (r.resolution.state === 'PENDING' ? new Date(Date.now() + r.resolution.retryInMs) : null))}::timestamptz[],
+      ${column((r) => lastError(r.attempt, r.resolution))}::text[], ${column((r) => r.attempt.attemptedAt)}::timestamptz[],
+      ${column((r) => r.attempt.durationMs)}::int[], ${column((r) => r.attempt.responseStatus)}::int[],
+      ${column((r) => r.attempt.responseBody)}::text[], ${column((r) => r.attempt.error)}::text[]) AS "laterWaiting"`;
   return laterWaiting;
 }
 
