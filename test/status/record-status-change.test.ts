@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
+import { Prisma } from '../../src/generated/prisma/client.js';
 import type { StatusEvent } from '../../src/status/model.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus } from '../../src/status/status-bus.js';
@@ -99,6 +100,23 @@ describe('StatusRecorder', () => {
     const rows = await db.prisma.$queryRaw<{ sequence: number; stage: string }[]>`
       SELECT sequence, stage FROM record_status_change(${fileId}::uuid, 'PROCESSING', 'VALIDATING', 5, NULL, '{}'::jsonb)`;
     expect(rows).toEqual([{ sequence: 2, stage: 'VALIDATING' }]);
+  });
+
+  it('still answers the release before, which reads every column of the event from the nine-argument form and its batch', async () => {
+    const [one, two] = [await newFile(), await newFile()];
+    const columns = Prisma.sql`id, file_id AS "fileId", tenant_id AS "tenantId", sequence, status, stage, progress, message, metadata,
+      attempt, eta_seconds AS "etaSeconds", created_at AS "createdAt", handed`;
+    const single = await db.prisma.$queryRaw<Record<string, unknown>[]>`
+      SELECT ${columns} FROM record_status_change(${one}::uuid, 'PROCESSING', 'CONVERTING', 40, 'half', '{"pages":3}'::jsonb, 1, NULL, NULL)`;
+    const batch = await db.prisma.$queryRaw<Record<string, unknown>[]>`
+      SELECT ${columns} FROM record_status_changes(${[two]}::uuid[], ${['COMPLETED']}::text[], ${['DONE']}::text[], ${[100]}::int[],
+                                                   ${[null]}::text[], ${['{}']}::text[]::jsonb[], ${[1]}::int[], NULL, NULL)`;
+    for (const [fileId, rows] of [[one, single], [two, batch]] as const) {
+      const stored = await db.prisma.fileStatusEvent.findFirstOrThrow({ where: { fileId }, orderBy: { sequence: 'desc' } });
+      expect(rows).toEqual([{ ...stored, handed: null }]);
+    }
+    expect(single[0]).toMatchObject({ stage: 'CONVERTING', progress: 40, message: 'half', metadata: { sniffed: false, pages: 3 }, sequence: 2 });
+    expect(batch[0]).toMatchObject({ status: 'COMPLETED', stage: 'DONE', progress: 100, sequence: 2 });
   });
 
   it('drops a change after a terminal status, and a change of an unknown file, and stores nothing for them', async () => {
