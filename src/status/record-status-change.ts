@@ -74,17 +74,18 @@ function asArguments(change: StatusChange) {
   };
 }
 
-interface RecordedChange {
-  event: StatusEvent | null;
-  /** The webhook delivery it queued, leased to the handoff's dispatcher. */
-  handed: HandedDeliveryRow | null;
-}
-
-/** What record_status_event returns: the event as StatusEvent has it (and its id), its time as JSON has it. */
+/**
+ * What record_status_event returns: the event as StatusEvent has it (and its id), its time as JSON
+ * has it; the webhook delivery it queued, if leased to the handoff's dispatcher; and, with a
+ * handoff, whether it queued one that it did not hand over (without one, null: unknown).
+ */
 interface RecordedRow {
   event: Omit<StatusRow, 'updatedAt'> & { updatedAt: string };
   handed: HandedDeliveryRow | null;
+  queued: boolean | null;
 }
+
+type RecordedChange = Omit<RecordedRow, 'event'> & { event: StatusEvent | null };
 
 /**
  * Records changes in the order given, in one statement and one transaction (the database function
@@ -96,14 +97,14 @@ async function recordChanges(prisma: PrismaClient, changes: StatusChange[], hand
   const dispatcher = handoff?.id ?? null;
   const leaseMs = handoff?.leaseMs ?? null;
   const recorded = (row: RecordedRow | undefined): RecordedChange =>
-    row ? { event: toStatusEvent({ ...row.event, updatedAt: new Date(row.event.updatedAt) }), handed: row.handed } : { event: null, handed: null };
+    row ? { ...row, event: toStatusEvent({ ...row.event, updatedAt: new Date(row.event.updatedAt) }) } : { event: null, handed: null, queued: null };
   // A batch of one is what a quiet service and two workers mostly make, and the batch's loop
   // around the function made it dearer: on PostgreSQL the webhook bench's ceiling (two producers,
   // so batches of one) fell 15-25% with it, and was back level without it.
   if (changes.length === 1) {
     const { fileId, status, stage, progress, message, metadata, attempt } = asArguments(changes[0]);
     const [row] = await prisma.$queryRaw<RecordedRow[]>`
-      SELECT event, handed
+      SELECT event, handed, queued
       FROM record_status_event(${fileId}::uuid, ${status}::text, ${stage}::text, ${progress}::int, ${message}::text,
                                ${metadata}::jsonb, ${attempt}::int, ${dispatcher}::text, ${leaseMs}::int)`;
     return [recorded(row)];
@@ -111,7 +112,7 @@ async function recordChanges(prisma: PrismaClient, changes: StatusChange[], hand
   const args = changes.map(asArguments);
   const column = <K extends keyof ReturnType<typeof asArguments>>(key: K) => args.map((change) => change[key]);
   const rows = await prisma.$queryRaw<(RecordedRow & { changeIndex: number })[]>`
-    SELECT change_index AS "changeIndex", event, handed
+    SELECT change_index AS "changeIndex", event, handed, queued
     FROM record_status_events(${column('fileId')}::uuid[], ${column('status')}::text[], ${column('stage')}::text[],
                               ${column('progress')}::int[], ${column('message')}::text[], ${column('metadata')}::text[]::jsonb[],
                               ${column('attempt')}::int[], ${dispatcher}::text, ${leaseMs}::int)`;
@@ -224,8 +225,12 @@ export class StatusRecorder {
       return;
     }
     const handed: HandedDelivery[] = [];
-    for (const { event, handed: delivery } of recorded) if (event && delivery) handed.push({ event, delivery });
-    handoff?.take(handed);
+    const queuedNothing: StatusEvent[] = [];
+    for (const { event, handed: delivery, queued } of recorded) {
+      if (event && delivery) handed.push({ event, delivery });
+      else if (event && queued === false) queuedNothing.push(event);
+    }
+    handoff?.take(handed, queuedNothing);
     batch.forEach((queued, index) => {
       const { event } = recorded[index];
       if (event) this.publish(event);

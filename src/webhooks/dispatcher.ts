@@ -34,7 +34,7 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
   return { state: 'PENDING', retryInMs: requested === null ? delay : clampRetryAfter(requested, delay) };
 }
 
-const handedKey = (event: StatusEvent) => `${event.fileId}:${event.sequence}`;
+const changeKey = (event: StatusEvent) => `${event.fileId}:${event.sequence}`;
 
 /**
  * The shortest time between two claims. Every status change wakes the dispatcher, and on the
@@ -58,7 +58,8 @@ const CLAIM_AHEAD = 2;
 
 /**
  * Sends the outbox. Takes what the status changes of its own process hand it (WebhookHandoff),
- * and claims the rest: woken by every status change (and by redeliveries), polling as a fallback.
+ * and claims the rest: woken by every status change that may have queued one (and by
+ * redeliveries), polling as a fallback.
  * Each delivery is leased, so one that a killed process was sending goes out again (same
  * webhook-id) once the lease lapses. A global limit, a per-host one and a per-tenant one keep a
  * slow or hanging receiver, or a tenant with many of them, from taking the slots of the others.
@@ -87,8 +88,11 @@ export class WebhookDispatcher implements WebhookHandoff {
    * deliveries handed over, that is most rounds.
    */
   private claimWanted = true;
-  /** The status changes whose deliveries were handed here (file:sequence), over the last poll interval or two. */
-  private handed = { since: 0, recent: new Set<string>(), older: new Set<string>() };
+  /**
+   * The status changes of this process that need no claim (file:sequence), over the last poll
+   * interval or two: they handed their delivery here, or queued none.
+   */
+  private claimless = { since: 0, recent: new Set<string>(), older: new Set<string>() };
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -124,11 +128,12 @@ export class WebhookDispatcher implements WebhookHandoff {
 
   /**
    * A status change, of this process or another: it may have queued a delivery, unless it handed
-   * it here. (Each change is heard twice, at once and as it comes back over the wire.)
+   * it here or this process knows it queued none. (Each change is heard twice, at once and as it
+   * comes back over the wire.)
    */
   statusChanged(event: StatusEvent): void {
-    const key = handedKey(event);
-    if (!this.handed.recent.has(key) && !this.handed.older.has(key)) this.wake();
+    const key = changeKey(event);
+    if (!this.claimless.recent.has(key) && !this.claimless.older.has(key)) this.wake();
   }
 
   private async claimLoop(): Promise<void> {
@@ -140,8 +145,8 @@ export class WebhookDispatcher implements WebhookHandoff {
       lastRoundAt = performance.now();
       // The poll: a retry falls due, or another dispatcher's lease lapses, with no wake.
       if (lastRoundAt - lastClaimAt >= this.config.pollMs) this.claimWanted = true;
-      if (lastRoundAt - this.handed.since >= this.config.pollMs) {
-        this.handed = { since: lastRoundAt, recent: new Set(), older: this.handed.recent };
+      if (lastRoundAt - this.claimless.since >= this.config.pollMs) {
+        this.claimless = { since: lastRoundAt, recent: new Set(), older: this.claimless.recent };
       }
       // The attempts finished since the last round first: they end their deliveries' turn, so the
       // next delivery of the same file and URL can be claimed in this round.
@@ -207,9 +212,10 @@ export class WebhookDispatcher implements WebhookHandoff {
    * Holds what a batch of status changes handed over, as a claim's, within the bounds a claim
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
-  take(handed: HandedDelivery[]): void {
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void {
     this.handoffsInFlight--;
-    for (const { event } of handed) this.handed.recent.add(handedKey(event));
+    for (const { event } of handed) this.claimless.recent.add(changeKey(event));
+    for (const event of queuedNothing) this.claimless.recent.add(changeKey(event));
     const deliveries = handed.map(toClaimedDelivery);
     const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, performance.now());
     this.markUnsettled(held);

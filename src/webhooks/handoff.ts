@@ -32,8 +32,11 @@ export interface WebhookHandoff {
   readonly leaseMs: number;
   /** Whether it has room for more now; asked before each batch of changes. A yes is answered by take() or lost(). */
   accepting(): boolean;
-  /** What the batch handed over, after its commit (possibly nothing). */
-  take(handed: HandedDelivery[]): void;
+  /**
+   * What the batch handed over, after its commit (possibly nothing), and its changes that queued
+   * no delivery at all: neither needs a claim.
+   */
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void;
   /** The batch failed: it may have committed all the same, and handed over what no answer told of. */
   lost(): void;
 }

@@ -150,7 +150,7 @@ describe('deliveries handed over by the status change that queues them', () => {
       // What the second batch hands over would be taken from it: nothing is given back meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(receiver.received).toHaveLength(0);
-      dispatcher.take([]);
+      dispatcher.take([], []);
       // Given back, not left to its lease of a minute, and claimed again at once.
       await receiver.until((received) => received.length === 1, 5_000);
       expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, progress: 10 });
@@ -211,5 +211,37 @@ describe('deliveries handed over by the status change that queues them', () => {
     expect(queuedBehind).toMatchObject({ state: 'PENDING', attemptCount: 0 });
     // Given back with no later change waiting, a delivery is due again as it was.
     expect((await deliveriesOf([waiting]))[1]).toMatchObject({ state: 'PENDING', lockedBy: null, attemptCount: 0 });
+  });
+  it('claims for a change that may have queued a delivery, not for one that it knows queued none', async () => {
+    const receiver = await startReceiver();
+    const [waiting] = await filesWithWebhook(db, 1, receiver.url);
+    // Due in a moment, and nothing will announce it: only a claim can find it, and the poll is a minute away.
+    await db.prisma.webhookDelivery.updateMany({ where: { fileId: waiting }, data: { nextAttemptAt: new Date(Date.now() + 500) } });
+    const tenantId = (await db.prisma.file.findUniqueOrThrow({ where: { id: waiting } })).tenantId;
+    const withoutWebhook = await db.prisma.$transaction(async (tx) => {
+      const file = await tx.file.create({ data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x' } });
+      return (await new StatusRecorder(db.prisma, createStatusBus()).recordQueued(tx, file, {})).fileId;
+    });
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    const bus = createStatusBus();
+    bus.onStatus((event) => dispatcher.statusChanged(event));
+    const handing = new StatusRecorder(db.prisma, bus);
+    handing.handWebhooksTo(dispatcher);
+    // Another process's change, as this dispatcher hears it: nothing says what it queued.
+    const elsewhere = new StatusRecorder(db.prisma, bus);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await handing.record(progress(withoutWebhook, 10));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(receiver.received).toHaveLength(0);
+
+      await elsewhere.record(progress(withoutWebhook, 20));
+      await receiver.until((received) => received.length === 1, 3_000);
+      expect(receiver.payloads()[0].data).toMatchObject({ file_id: waiting, sequence: 1 });
+    } finally {
+      await close();
+      await receiver.close();
+    }
   });
 });

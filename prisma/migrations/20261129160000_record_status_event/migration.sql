@@ -4,11 +4,14 @@
 -- timing, one change a statement, 2026-11-29). record_status_event and record_status_events are
 -- record_status_change and record_status_changes returning json; those two stay, in the shape the
 -- previous release calls during a rolling deploy, now reading from these.
+-- They also say, when handing over, whether a change queued a delivery that it did not hand over
+-- (`queued`): the dispatcher claims for those only, not for every change of a file without a
+-- webhook (in the bench's run with no webhook, 257 claims took 0.46 of 4 s of database time).
 
 CREATE FUNCTION record_status_event(
   p_file_id uuid, p_status text, p_stage text, p_progress integer, p_message text, p_metadata jsonb,
   p_attempt integer, p_dispatcher text, p_lease_ms integer
-) RETURNS TABLE (event json, handed json) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (event json, handed json, queued boolean) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
   current_row file_status%ROWTYPE;
@@ -59,6 +62,8 @@ BEGIN
     FROM webhook_delivery d JOIN tenant t ON t.id = d.tenant_id
     WHERE d.file_id = p_file_id AND d.state IN ('PENDING', 'SENDING') AND d.state = 'SENDING'
       AND d.sequence = recorded.sequence AND d.locked_by = p_dispatcher;
+    queued := handed IS NULL AND EXISTS (
+      SELECT 1 FROM webhook_delivery d WHERE d.file_id = p_file_id AND d.state IN ('PENDING', 'SENDING') AND d.sequence = recorded.sequence);
   END IF;
   -- As StatusEvent has it, and the event's id.
   event := json_build_object('id', recorded.id, 'fileId', recorded.file_id, 'tenantId', recorded.tenant_id,
@@ -86,11 +91,11 @@ $$;
 CREATE FUNCTION record_status_events(
   p_file_ids uuid[], p_statuses text[], p_stages text[], p_progress integer[], p_messages text[],
   p_metadata jsonb[], p_attempts integer[], p_dispatcher text, p_lease_ms integer
-) RETURNS TABLE (change_index integer, event json, handed json) LANGUAGE plpgsql AS $$
+) RETURNS TABLE (change_index integer, event json, handed json, queued boolean) LANGUAGE plpgsql AS $$
 BEGIN
   FOR i IN 1 .. coalesce(array_length(p_file_ids, 1), 0) LOOP
     RETURN QUERY
-      SELECT i, r.event, r.handed FROM record_status_event(p_file_ids[i], p_statuses[i], p_stages[i], p_progress[i], p_messages[i],
+      SELECT i, r.event, r.handed, r.queued FROM record_status_event(p_file_ids[i], p_statuses[i], p_stages[i], p_progress[i], p_messages[i],
                                                            p_metadata[i], p_attempts[i], p_dispatcher, p_lease_ms) r;
   END LOOP;
 END $$;
