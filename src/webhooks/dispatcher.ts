@@ -82,6 +82,8 @@ export class WebhookDispatcher implements WebhookHandoff {
    * do, what they handed is leased here but unknown, and a lost claim's give-back would take it.
    */
   private handoffsInFlight = 0;
+  /** Resolves the stop's wait for the batches still unanswered. */
+  private handoffsAnswered: (() => void) | undefined;
   /**
    * Whether the next round claims: something may have queued a delivery, or freed one to go. A
    * round that only records what was sent and finds nothing new due claims nothing; with
@@ -203,9 +205,13 @@ export class WebhookDispatcher implements WebhookHandoff {
 
   /** Gives back, once no other batch is unanswered, every delivery leased here that this dispatcher does not hold. */
   lost(): void {
-    this.handoffsInFlight--;
+    this.handoffAnswered();
     this.lostClaims.owe();
     this.signal.wake();
+  }
+
+  private handoffAnswered(): void {
+    if (--this.handoffsInFlight === 0) this.handoffsAnswered?.();
   }
 
   /**
@@ -213,7 +219,7 @@ export class WebhookDispatcher implements WebhookHandoff {
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
   take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void {
-    this.handoffsInFlight--;
+    this.handoffAnswered();
     for (const { event } of handed) this.claimless.recent.add(changeKey(event));
     for (const event of queuedNothing) this.claimless.recent.add(changeKey(event));
     const deliveries = handed.map(toClaimedDelivery);
@@ -346,8 +352,9 @@ export class WebhookDispatcher implements WebhookHandoff {
   }
 
   /**
-   * Stops claiming and gives the attempts in flight `graceMs` to finish. One still running then
-   * keeps its lease, and is sent again (same webhook-id) by whoever claims it next.
+   * Stops claiming and gives the attempts in flight, and the batches of status changes not yet
+   * answered, `graceMs` to finish. An attempt still running then keeps its lease, and is sent
+   * again (same webhook-id) by whoever claims it next.
    */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
@@ -357,8 +364,12 @@ export class WebhookDispatcher implements WebhookHandoff {
     // Those still waiting for a slot go back to the outbox now, not when their lease lapses.
     this.giveBackLater(this.slots.drainWaiting());
     await this.giveBack();
+    const answered = this.handoffsInFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.handoffsAnswered = resolve));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.sends]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    await Promise.race([Promise.all([...this.sends, answered]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
+    // A batch whose answer was lost may have handed deliveries over. With no rounds left to give
+    // them back in, it is now, or they would wait out their lease.
+    if (this.handoffsInFlight === 0) await this.lostClaims.settle();
   }
 }

@@ -160,6 +160,35 @@ describe('deliveries handed over by the status change that queues them', () => {
     }
   });
 
+  it('gives back, when it stops, what a batch answered lost while it was stopping may have handed over', async () => {
+    const receiver = await startReceiver();
+    const [fileId] = await filesDelivered(1, receiver.url);
+    await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 10));
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    try {
+      // A batch in flight as the process stops: it committed and handed a delivery over, but its answer is lost.
+      expect(dispatcher.accepting()).toBe(true);
+      await db.prisma.webhookDelivery.updateMany({
+        where: { fileId, sequence: 2 },
+        data: { state: 'SENDING', lockedBy: dispatcher.id, lockedUntil: new Date(Date.now() + 60_000), attemptCount: 1 },
+      });
+      const stopped = close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      dispatcher.lost();
+      await stopped;
+      // Due again for any dispatcher, not held by a stopped one for a minute.
+      expect(await db.prisma.webhookDelivery.findFirstOrThrow({ where: { fileId, sequence: 2 } })).toMatchObject({
+        state: 'PENDING',
+        lockedBy: null,
+        attemptCount: 0,
+      });
+      expect(receiver.received).toHaveLength(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('tells the other dispatchers of what it gives back, so one with free slots sends it before its poll', async () => {
     // The first request hangs (the full one's slot); every later one is answered at once.
     const receiver = await startReceiver((_request, index, res: http.ServerResponse) => {
