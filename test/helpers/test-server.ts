@@ -19,19 +19,24 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** The real service on a loopback port, with its own data directory and database. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-test-'));
-  const database = await createTestDatabase();
-  const config = loadConfig({
+/** The settings of a test's service: loopback, a free port, quick job polls and retries, and `env` over them. */
+export function testConfig(dataDir: string, databaseUrl: string | undefined, env: Record<string, string> = {}) {
+  return loadConfig({
     DATA_DIR: dataDir,
     PORT: '0',
     HOST: '127.0.0.1',
     JOB_POLL_MS: '100',
     JOB_RETRY_BASE_MS: '50',
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });
+}
+
+/** The real service on a loopback port, with its own data directory and database. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-test-'));
+  const database = await createTestDatabase();
+  const config = testConfig(dataDir, database.url, env);
   const service = await startService(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
   const url = `http://127.0.0.1:${service.port}`;
   return {

@@ -9,7 +9,7 @@ import { startService } from '../../src/service.js';
 import { deleteExpiredDeliveries } from '../../src/webhooks/delivery-log-retention.js';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { createTestDatabase } from '../helpers/test-database.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { startTestServer, testConfig, type TestServer } from '../helpers/test-server.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const WEBHOOK_ENV = { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' };
@@ -99,15 +99,7 @@ describe('the service', () => {
   it('sweeps the delivery log when it starts, and says how much it removed', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-retention-'));
     const database = await createTestDatabase();
-    const config = loadConfig({
-      DATA_DIR: dataDir,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      JOB_POLL_MS: '100',
-      ...(database.url ? { DATABASE_URL: database.url } : {}),
-      ...WEBHOOK_ENV,
-      WEBHOOK_LOG_RETENTION: '7d',
-    });
+    const config = testConfig(dataDir, database.url, { ...WEBHOOK_ENV, WEBHOOK_LOG_RETENTION: '7d' });
     try {
       const first = await startService(config, pino({ level: 'silent' }));
       const { key } = await createApiKey(first.db.prisma, 'alice');
