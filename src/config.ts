@@ -73,10 +73,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
-function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+/** One duration, 0 or at least `minMs`: a bare number is milliseconds, which a days' setting must not become by mistake. */
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, minMs: number): number {
   const raw = env[name] || fallback;
   if (raw.includes(',')) throw new ConfigError(`${name} is one duration like 2h or 30d, got "${raw}"`);
-  return parseDurations(name, raw)[0];
+  const value = parseDurations(name, raw)[0];
+  if (value !== 0 && value < minMs) throw new ConfigError(`${name} must be 0 or at least ${minMs / 3_600_000}h, got "${raw}"`);
+  return value;
 }
 
 function role(raw: string | undefined): Role {
@@ -121,7 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrencyPerHost: integer(env, 'WEBHOOK_CONCURRENCY_PER_HOST', 8, 1),
       concurrencyPerTenant: integer(env, 'WEBHOOK_CONCURRENCY_PER_TENANT', Math.ceil(webhookConcurrency / 2), 1),
       pollMs: integer(env, 'WEBHOOK_POLL_MS', 1_000, 10),
-      logRetentionMs: duration(env, 'WEBHOOK_LOG_RETENTION', '30d'),
+      logRetentionMs: duration(env, 'WEBHOOK_LOG_RETENTION', '30d', 3_600_000),
     },
   };
   for (const cidr of config.webhooks.allowedCidrs) {

@@ -11,10 +11,12 @@ const DELETE_BATCH = 500;
 const SWEEP_INTERVAL_MS = 60 * 60_000;
 
 /**
- * Deletes, oldest first, the settled deliveries (DELIVERED, FAILED, DISCARDED) of events older
- * than `retentionMs`, with their attempts; open ones stay whatever their age. In batches, so that
- * no statement runs long, until a batch comes back short or `stopping()` says so. Deliveries that
- * another process is deleting are skipped, not waited for. Returns how many it deleted.
+ * Deletes, oldest first, the settled deliveries (DELIVERED, FAILED, DISCARDED) queued more than
+ * `retentionMs` ago, with their attempts. Open ones stay whatever their age, and so do those of a
+ * file whose webhook a 410 disabled: redelivering one is how its owner turns the webhook back on
+ * (such a file queues no more). In batches, so that no statement runs long, until one finds
+ * nothing or `stopping()` says so; rows another process is deleting are skipped, not waited for.
+ * Returns how many it deleted.
  */
 export async function deleteExpiredDeliveries(
   prisma: PrismaClient,
@@ -25,13 +27,14 @@ export async function deleteExpiredDeliveries(
   while (!stopping()) {
     const count = await prisma.$executeRaw`
       DELETE FROM webhook_delivery WHERE id IN (
-        SELECT id FROM webhook_delivery
-        WHERE state IN ('DELIVERED', 'FAILED', 'DISCARDED') AND created_at < now() - ${retentionMs}::bigint * interval '1 millisecond'
-        ORDER BY created_at
+        SELECT d.id FROM webhook_delivery d
+        WHERE d.state IN ('DELIVERED', 'FAILED', 'DISCARDED') AND d.created_at < now() - ${retentionMs}::bigint * interval '1 millisecond'
+          AND NOT EXISTS (SELECT 1 FROM file f WHERE f.id = d.file_id AND f.webhook_disabled_at IS NOT NULL)
+        ORDER BY d.created_at
         LIMIT ${batchSize}::int
-        FOR UPDATE SKIP LOCKED)`;
+        FOR UPDATE OF d SKIP LOCKED)`;
     deleted += count;
-    if (count < batchSize) break;
+    if (count === 0) break;
   }
   return deleted;
 }
@@ -49,7 +52,8 @@ export function startDeliveryLogRetention(db: Database, retentionMs: number, log
     const deleted = await deleteExpiredDeliveries(db.prisma, retentionMs, { stopping: () => stopped });
     if (deleted === 0) return;
     log.info({ webhookDeliveries: deleted }, 'removed webhook deliveries older than WEBHOOK_LOG_RETENTION');
-    // PGlite has no autovacuum, and the embedded vacuum covers only the tables every change updates.
+    // PGlite has no autovacuum, and the embedded vacuum covers only the tables every change
+    // updates: webhook_attempt, where this deletes most, is not one of them.
     if (db.kind === 'embedded' && !stopped) await db.prisma.$executeRawUnsafe('VACUUM webhook_delivery, webhook_attempt');
   };
   const run = () => {

@@ -202,11 +202,13 @@ export async function redeliver(prisma: PrismaClient, tenantId: string, delivery
       FOR NO KEY UPDATE`;
     if (!file) return false;
     if (file.webhookDisabled) await tx.file.update({ where: { id: file.id }, data: { webhookDisabledAt: null } });
-    await tx.webhookDelivery.updateMany({
+    // Queued again: the log's retention counts from now.
+    const queued = await tx.webhookDelivery.updateMany({
       where: { id: deliveryId, state: { not: 'SENDING' } },
-      data: { state: 'PENDING', attemptCount: 0, nextAttemptAt: new Date(), discardReason: null, lockedBy: null, lockedUntil: null },
+      data: { state: 'PENDING', attemptCount: 0, nextAttemptAt: new Date(), createdAt: new Date(), discardReason: null, lockedBy: null, lockedUntil: null },
     });
-    return true;
+    // None: being sent, or deleted by the log's retention since it was looked up.
+    return queued.count === 1 || (await tx.webhookDelivery.count({ where: { id: deliveryId } })) === 1;
   });
 }
 

@@ -81,17 +81,49 @@ describe('deleteExpiredDeliveries', () => {
     expect(body.data.file.webhookDeliveries).toEqual([{ id: waiting.id, state: 'PENDING' }]);
   });
 
+  it("keeps the deliveries of a file whose webhook a 410 disabled, since redelivering one turns it back on", async () => {
+    const { prisma } = server.service.db;
+    const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
+    await age(prisma, fileId, 31);
+    await prisma.file.update({ where: { id: fileId }, data: { webhookDisabledAt: new Date() } });
+    const before = await prisma.webhookDelivery.count({ where: { fileId } });
+
+    await deleteExpiredDeliveries(prisma, 30 * DAY_MS);
+
+    expect(await prisma.webhookDelivery.count({ where: { fileId } })).toBe(before);
+  });
+
+  it('counts a redelivered delivery from its redelivery', async () => {
+    const { prisma } = server.service.db;
+    const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
+    await age(prisma, fileId, 31);
+    const last = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId }, orderBy: { sequence: 'desc' } });
+    const received = hook.received.length;
+    const { body } = await graphql(server.url, alice, `mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }`, { id: last.id });
+    expect(body.data.redeliverWebhook.id).toBe(last.id);
+    await hook.until((all) => all.length > received);
+    const deadline = Date.now() + 10_000;
+    while ((await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: last.id } })).state !== 'DELIVERED' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    await deleteExpiredDeliveries(prisma, 30 * DAY_MS);
+
+    expect(await prisma.webhookDelivery.findMany({ where: { fileId }, select: { id: true, state: true } })).toEqual([{ id: last.id, state: 'DELIVERED' }]);
+    expect(await prisma.webhookAttempt.count({ where: { deliveryId: last.id } })).toBe(2);
+  });
+
   it('ends between batches once told to stop', async () => {
     const { prisma } = server.service.db;
     const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
     await age(prisma, fileId, 31);
-    const before = await prisma.webhookDelivery.count({ where: { fileId } });
+    const before = await prisma.webhookDelivery.count();
     let batches = 0;
 
     const deleted = await deleteExpiredDeliveries(prisma, 30 * DAY_MS, { batchSize: 1, stopping: () => batches++ >= 1 });
 
     expect(deleted).toBe(1);
-    expect(await prisma.webhookDelivery.count({ where: { fileId } })).toBe(before - 1);
+    expect(await prisma.webhookDelivery.count()).toBe(before - 1);
   });
 });
 
@@ -133,11 +165,13 @@ describe('WEBHOOK_LOG_RETENTION', () => {
   it('is 30 days unless set; 0 keeps everything', () => {
     expect(retention()).toBe(30 * DAY_MS);
     expect(retention('12h')).toBe(12 * 3_600_000);
+    expect(retention('1h')).toBe(3_600_000);
     expect(retention('0')).toBe(0);
   });
 
-  it('refuses what is not one duration, naming the setting', () => {
-    for (const value of ['forever', '-1d', '30 days', '1d,2d']) {
+  it('refuses what is not one duration of an hour or more, naming the setting', () => {
+    // A bare number is milliseconds: 30 meant as days would empty the log at start.
+    for (const value of ['forever', '-1d', '30 days', '1d,2d', '30', '59m']) {
       expect(() => retention(value)).toThrow(ConfigError);
       expect(() => retention(value)).toThrow(/WEBHOOK_LOG_RETENTION/);
     }
