@@ -23,7 +23,7 @@ export interface StatusChange {
 /**
  * Writes the current row and appends the event in one statement, for the first status of an
  * attempt, stamped with the database's clock as every other change is. Later changes go through
- * the database function record_status_change. The event's trigger queues its webhook delivery
+ * the database function record_status_event. The event's trigger queues its webhook delivery
  * (migration webhook_outbox_trigger).
  */
 async function insertStatus(tx: Tx, event: Omit<StatusEvent, 'updatedAt'>): Promise<StatusEvent> {

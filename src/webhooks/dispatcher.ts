@@ -84,6 +84,8 @@ export class WebhookDispatcher implements WebhookHandoff {
   private handoffsInFlight = 0;
   /** Resolves the stop's wait for the batches still unanswered. */
   private handoffsAnswered: (() => void) | undefined;
+  /** What batches answered during the stop gave back, which the stop waits for. */
+  private givingBackAtStop: Promise<void> = Promise.resolve();
   /**
    * Whether the next round claims: something may have queued a delivery, or freed one to go. A
    * round that only records what was sent and finds nothing new due claims nothing; with
@@ -227,9 +229,9 @@ export class WebhookDispatcher implements WebhookHandoff {
     this.markUnsettled(held);
     this.giveBackLater(beyond);
     this.startWaiting();
-    // Stopping, there are no more rounds to give them back in. A give-back owed waited for this
-    // batch's answer.
-    if (this.stopping) void this.giveBack();
+    // Stopping, there are no more rounds to give them back in (stop() waits for this one). A
+    // give-back owed waited for this batch's answer.
+    if (this.stopping) this.givingBackAtStop = this.givingBackAtStop.then(() => this.giveBack());
     else if (this.toGiveBack.length > 0 || this.lostClaims.owed) this.signal.wake();
   }
 
@@ -368,8 +370,10 @@ export class WebhookDispatcher implements WebhookHandoff {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([...this.sends, answered]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
+    await this.givingBackAtStop;
     // A batch whose answer was lost may have handed deliveries over. With no rounds left to give
-    // them back in, it is now, or they would wait out their lease.
+    // them back in, it is now, or they would wait out their lease. (One still unanswered after
+    // the grace leaves what it handed to its lease.)
     if (this.handoffsInFlight === 0) await this.lostClaims.settle();
   }
 }

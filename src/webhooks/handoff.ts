@@ -1,7 +1,7 @@
 import type { StatusEvent } from '../status/model.js';
 import type { ClaimedDelivery } from './delivery-sql.js';
 
-/** A delivery as the database hands it over with the change that queued it (record_status_change's `handed`). */
+/** A delivery as the database hands it over with the change that queued it (record_status_event's `handed`). */
 export interface HandedDeliveryRow {
   id: string;
   tenantId: string;

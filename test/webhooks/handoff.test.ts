@@ -241,6 +241,31 @@ describe('deliveries handed over by the status change that queues them', () => {
     // Given back with no later change waiting, a delivery is due again as it was.
     expect((await deliveriesOf([waiting]))[1]).toMatchObject({ state: 'PENDING', lockedBy: null, attemptCount: 0 });
   });
+  it('claims for a change of its own that queued a delivery without handing it over', async () => {
+    const receiver = await startReceiver();
+    const [fileId] = await filesDelivered(1, receiver.url);
+    // A process that died while sending the file's next delivery: its lease lapses in a moment.
+    await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 10));
+    await db.prisma.webhookDelivery.updateMany({
+      where: { fileId, sequence: 2 },
+      data: { state: 'SENDING', lockedBy: 'dispatcher-gone', lockedUntil: new Date(Date.now() + 700), attemptCount: 1 },
+    });
+    const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    const recorder = recorderHandingTo(dispatcher);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      // Queued behind the lapsed one, so not handed over: only the claim it wakes finds both.
+      const later = await recorder.record(progress(fileId, 20));
+      expect((await deliveriesOf([fileId])).find((delivery) => delivery.sequence === later!.sequence)).toMatchObject({ state: 'PENDING' });
+      await receiver.until((received) => received.length === 2, 3_000);
+      expect(receiver.payloads().map((payload) => payload.data.sequence)).toEqual([2, 3]);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+  });
+
   it('claims for a change that may have queued a delivery, not for one that it knows queued none', async () => {
     const receiver = await startReceiver();
     const [waiting] = await filesWithWebhook(db, 1, receiver.url);
