@@ -248,13 +248,13 @@ describe('deliveries handed over by the status change that queues them', () => {
     await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 10));
     await db.prisma.webhookDelivery.updateMany({
       where: { fileId, sequence: 2 },
-      data: { state: 'SENDING', lockedBy: 'dispatcher-gone', lockedUntil: new Date(Date.now() + 700), attemptCount: 1 },
+      data: { state: 'SENDING', lockedBy: 'dispatcher-gone', lockedUntil: new Date(Date.now() + 1_500), attemptCount: 1 },
     });
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
     const recorder = recorderHandingTo(dispatcher);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 900));
+      await new Promise((resolve) => setTimeout(resolve, 1_700));
       // Queued behind the lapsed one, so not handed over: only the claim it wakes finds both.
       const later = await recorder.record(progress(fileId, 20));
       expect((await deliveriesOf([fileId])).find((delivery) => delivery.sequence === later!.sequence)).toMatchObject({ state: 'PENDING' });
@@ -270,7 +270,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     const receiver = await startReceiver();
     const [waiting] = await filesWithWebhook(db, 1, receiver.url);
     // Due in a moment, and nothing will announce it: only a claim can find it, and the poll is a minute away.
-    await db.prisma.webhookDelivery.updateMany({ where: { fileId: waiting }, data: { nextAttemptAt: new Date(Date.now() + 500) } });
+    await db.prisma.webhookDelivery.updateMany({ where: { fileId: waiting }, data: { nextAttemptAt: new Date(Date.now() + 1_500) } });
     const tenantId = (await db.prisma.file.findUniqueOrThrow({ where: { id: waiting } })).tenantId;
     const withoutWebhook = await db.prisma.$transaction(async (tx) => {
       const file = await tx.file.create({ data: { tenantId, filename: 'f', mimeType: 'text/plain', size: 1n, sha256: 'x' } });
@@ -285,7 +285,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     // Another process's change, as this dispatcher hears it: nothing says what it queued.
     const elsewhere = new StatusRecorder(db.prisma, bus);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await new Promise((resolve) => setTimeout(resolve, 1_700));
       await handing.record(progress(withoutWebhook, 10));
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(receiver.received).toHaveLength(0);
