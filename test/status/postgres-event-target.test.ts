@@ -41,12 +41,20 @@ async function twoBuses(listenerUrl = database.url!): Promise<{ publisher: Statu
 async function cutBusConnection(applicationName: 'filestatus-bus' | 'filestatus-bus-publisher', which: 'oldest' | 'newest'): Promise<void> {
   const admin = new pg.Client({ connectionString: database.url });
   await admin.connect();
-  const { rows } = await admin.query(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE application_name = $1 AND datname = current_database()
-      ORDER BY backend_start ${which === 'oldest' ? 'ASC' : 'DESC'} LIMIT 1`,
-    [applicationName],
-  );
+  // The publishing pool opens its connection with its first NOTIFY, which follows the commit it
+  // announces by a moment: wait for the connection to be there.
+  const deadline = Date.now() + 5_000;
+  let rows: unknown[] = [];
+  for (;;) {
+    ({ rows } = await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = $1 AND datname = current_database()
+        ORDER BY backend_start ${which === 'oldest' ? 'ASC' : 'DESC'} LIMIT 1`,
+      [applicationName],
+    ));
+    if (rows.length > 0 || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   await admin.end();
   expect(rows).toEqual([{ pg_terminate_backend: true }]);
 }

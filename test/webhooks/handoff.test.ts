@@ -165,7 +165,6 @@ describe('deliveries handed over by the status change that queues them', () => {
     const [fileId] = await filesDelivered(1, receiver.url);
     await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 10));
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
-    dispatcher.start();
     try {
       // A batch in flight as the process stops: it committed and handed a delivery over, but its answer is lost.
       expect(dispatcher.accepting()).toBe(true);
@@ -173,6 +172,8 @@ describe('deliveries handed over by the status change that queues them', () => {
         where: { fileId, sequence: 2 },
         data: { state: 'SENDING', lockedBy: dispatcher.id, lockedUntil: new Date(Date.now() + 60_000), attemptCount: 1 },
       });
+      // Started only now, so that its first claim cannot take the delivery before the batch hands it over.
+      dispatcher.start();
       const stopped = close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       dispatcher.lost();
