@@ -82,6 +82,23 @@ describe('deliveries handed over by the status change that queues them', () => {
     expect(second.attempts.map((attempt) => attempt.responseStatus)).toEqual([204]);
   });
 
+  it('still hands over to the release before, which calls the nine-argument form with its dispatcher during a rolling deploy', async () => {
+    const receiver = await startReceiver();
+    const [fileId] = await filesDelivered(1, receiver.url);
+    try {
+      const [row] = await db.prisma.$queryRaw<{ sequence: number; handed: { id: string; fileId: string; url: string; lockedUntil: string } | null }[]>`
+        SELECT sequence, handed FROM record_status_change(${fileId}::uuid, 'PROCESSING', 'CONVERTING', 30, NULL, '{}'::jsonb, 1,
+                                                          'dispatcher-of-the-release-before', 30000)`;
+      const delivery = await db.prisma.webhookDelivery.findFirstOrThrow({ where: { fileId, sequence: 2 } });
+      expect(delivery).toMatchObject({ state: 'SENDING', lockedBy: 'dispatcher-of-the-release-before', attemptCount: 1 });
+      expect(row.sequence).toBe(2);
+      expect(row.handed).toMatchObject({ id: delivery.id, fileId, url: receiver.url });
+      expect(new Date(row.handed!.lockedUntil)).toEqual(delivery.lockedUntil);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('leaves a change to wait while a delivery of its file and URL is open, and sends it the moment that one is done', async () => {
     const receiver = await slowReceiver(500);
     const [fileId] = await filesDelivered(1, receiver.url);
