@@ -1,7 +1,7 @@
--- The status change returns its event as one json value, not as thirteen columns. Each row's
--- columns cost the embedded database, and PGlite's and Prisma's JavaScript after it, more than the
--- change itself: a change returned as json took 322 µs of PGlite's time, as columns 407 (scratch
--- timing, one change a statement, 2026-11-29). record_status_event and record_status_events are
+-- The status change returns its event as one json value, not as thirteen columns: every column
+-- returned costs the embedded database, and PGlite's and Prisma's JavaScript after it. A change
+-- returned as json took 322 µs of PGlite's time, as columns 407 (scratch timing, one change a
+-- statement, 2026-11-29). record_status_event and record_status_events are
 -- record_status_change and record_status_changes returning json; those two stay, in the shape the
 -- previous release calls during a rolling deploy, now reading from these.
 -- They also say, when handing over, whether a change queued a delivery that it did not hand over
