@@ -1,3 +1,4 @@
+import { startIntervalTask } from '../interval-task.js';
 import type { Logger } from '../log.js';
 import type { Database } from './database.js';
 
@@ -22,18 +23,10 @@ const ROUNDS_PER_ANALYZE = 60;
 export function startEmbeddedVacuum(db: Database, intervalMs: number, log: Logger): () => Promise<void> {
   if (db.kind !== 'embedded') return async () => {};
   let round = 0;
-  let running: Promise<void> = Promise.resolve();
   const vacuum = async () => {
     round++;
     await db.prisma.$executeRawUnsafe(`VACUUM ${HOT_TABLES}`);
     if (round % ROUNDS_PER_ANALYZE === 0) await db.prisma.$executeRawUnsafe('ANALYZE');
   };
-  const timer = setInterval(() => {
-    running = running.then(vacuum).catch((error: unknown) => log.error({ err: error }, 'could not vacuum the embedded database'));
-  }, intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return startIntervalTask(vacuum, intervalMs, (error) => log.error({ err: error }, 'could not vacuum the embedded database'));
 }

@@ -1,4 +1,5 @@
 import type { Database, PrismaClient } from '../db/database.js';
+import { startIntervalTask } from '../interval-task.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -47,7 +48,6 @@ export async function deleteExpiredDeliveries(
 export function startDeliveryLogRetention(db: Database, retentionMs: number, log: Logger): () => Promise<void> {
   if (retentionMs === 0) return async () => {};
   let stopped = false;
-  let running: Promise<void> = Promise.resolve();
   const sweep = async () => {
     const deleted = await deleteExpiredDeliveries(db.prisma, retentionMs, { stopping: () => stopped });
     if (deleted === 0) return;
@@ -56,15 +56,11 @@ export function startDeliveryLogRetention(db: Database, retentionMs: number, log
     // updates: webhook_attempt, where this deletes most, is not one of them.
     if (db.kind === 'embedded' && !stopped) await db.prisma.$executeRawUnsafe('VACUUM webhook_delivery, webhook_attempt');
   };
-  const run = () => {
-    running = running.then(sweep).catch((error: unknown) => log.error({ err: error }, 'could not remove expired webhook deliveries'));
-  };
-  run();
-  const timer = setInterval(run, SWEEP_INTERVAL_MS);
-  timer.unref();
+  const stop = startIntervalTask(sweep, SWEEP_INTERVAL_MS, (error) => log.error({ err: error }, 'could not remove expired webhook deliveries'), {
+    runNow: true,
+  });
   return async () => {
     stopped = true;
-    clearInterval(timer);
-    await running;
+    await stop();
   };
 }
