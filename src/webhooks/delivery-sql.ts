@@ -81,11 +81,10 @@ export interface RecordedAttempts {
 
 /**
  * Records attempts and what follows from them, in one statement for the whole batch (the database
- * function record_webhook_attempts; a busy
- * dispatcher finishes many attempts while the previous batch is written). Should that statement
- * fail, each attempt is written on its own, so that one bad row cannot lose the others. A
- * delivery no longer under the lease its attempt was made in is left alone, so writing a record
- * again is harmless.
+ * function record_webhook_attempts; a busy dispatcher finishes many attempts while the previous
+ * batch is written). Should that statement fail, each attempt is written on its own, so that one
+ * bad row cannot lose the others. A delivery no longer under the lease its attempt was made in is
+ * left alone, so writing a record again is harmless.
  */
 export async function recordAttempts(
   prisma: PrismaClient,
