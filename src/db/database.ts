@@ -33,7 +33,7 @@ export async function openDatabase({ dataDir, databaseUrl }: DatabaseOptions): P
   const unlock = lockDataDir(dataDir);
   try {
     const pglite = await PGlite.create(path.join(dataDir, 'pgdata'));
-    adaptPGliteQueries(pglite);
+    await adaptPGliteQueries(pglite);
     const adapterFactory = new PrismaPGlite(pglite);
     const prisma = new PrismaClient({ adapter: adapterFactory });
     return {

@@ -126,7 +126,12 @@ class PreparedStatements {
 /**
  * Adapts PGlite's queries to a service that runs it on its own thread, under a steady stream of
  * statements:
- * - Statements are prepared once and run by name (PreparedStatements).
+ * - Statements are prepared once and run by name (PreparedStatements), and still planned for
+ *   their parameters on every run, as PGlite's unnamed statements were: PostgreSQL would
+ *   otherwise settle on a generic plan after five runs, and one made while a table is small
+ *   scans the whole table once it is large, until something invalidates it. The session's
+ *   setting reaches the statements inside functions too; those that are planned once on purpose
+ *   say so themselves (migration plan_cached_functions).
  * - PGlite passes its lock from one query to the next in microtasks: under a steady stream of
  *   queries no socket would be read until the stream ends (bench/webhooks.ts saw deliveries wait
  *   6 s behind status writes). Each query and transaction first lets pending I/O run.
@@ -137,7 +142,8 @@ class PreparedStatements {
  *   that table with its array types while it starts, so the merge comes after and wins, as the
  *   per-query ones did.
  */
-export function adaptPGliteQueries(pglite: PGlite): void {
+export async function adaptPGliteQueries(pglite: PGlite): Promise<void> {
+  await pglite.exec('SET plan_cache_mode = force_custom_plan');
   const statements = new PreparedStatements(pglite);
   const transaction = pglite.transaction.bind(pglite);
   const merged = new WeakSet<object>();

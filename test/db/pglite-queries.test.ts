@@ -19,7 +19,7 @@ describe('PGlite queries as prepared statements', () => {
         CREATE TABLE item (id uuid PRIMARY KEY, name text NOT NULL, tags text[], doc jsonb, big bigint, at timestamptz(3), n integer UNIQUE);
         INSERT INTO item VALUES ('6f1c1d2e-1111-4a4a-8b8b-000000000001', 'one', ARRAY['a', 'b'], '{"k": [1, 2]}', 9007199254740993, '2026-11-29T10:00:00.123Z', 1);`);
     }
-    adaptPGliteQueries(pglite);
+    await adaptPGliteQueries(pglite);
   });
   afterAll(async () => {
     await pglite?.close();
@@ -105,6 +105,20 @@ describe('PGlite queries as prepared statements', () => {
     await pglite.exec('ALTER TABLE shape DROP COLUMN extra');
     await expect(pglite.transaction((tx) => tx.query(all, [1]))).rejects.toThrow('cached plan must not change result type');
     expect((await pglite.query(all, [1])).fields).toHaveLength(1);
+  });
+
+  it('plans each run for its parameters, so that a plan made while a table was small does not outlive its growth', async () => {
+    await pglite.exec(`CREATE TABLE grows (file_id uuid, n integer); CREATE INDEX ON grows (file_id);
+      INSERT INTO grows SELECT gen_random_uuid(), 1 FROM generate_series(1, 3)`);
+    await pglite.exec('VACUUM grows');
+    const byFile = 'SELECT n FROM grows WHERE file_id = $1';
+    const fileId = '6f1c1d2e-1111-4a4a-8b8b-00000000000a';
+    for (let run = 0; run < 10; run++) await pglite.query(byFile, [fileId]);
+    const plans = (await pglite.query<{ generic: number; custom: number }>(
+      'SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE statement = $1',
+      [byFile],
+    )).rows;
+    expect(plans).toEqual([{ generic: 0, custom: 10 }]);
   });
 
   it('keeps at most 256 statements prepared, closing the least recently used', async () => {
