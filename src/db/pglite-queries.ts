@@ -20,7 +20,8 @@ const MAX_STATEMENTS = 256;
 /** PostgreSQL's error when a table that a prepared statement reads has changed its columns. */
 const PLAN_CHANGED_RESULT_TYPE = 'cached plan must not change result type';
 
-const concat = (parts: Uint8Array[]) => {
+/** Protocol messages as one buffer: PostgreSQL reads them in one call. */
+const joinMessages = (parts: Uint8Array[]) => {
   const joined = new Uint8Array(parts.reduce((length, part) => length + part.length, 0));
   let offset = 0;
   for (const part of parts) {
@@ -35,9 +36,10 @@ const concat = (parts: Uint8Array[]) => {
  *
  * PGlite's own query() parses and plans its statement anew on every call, and makes six calls
  * into PostgreSQL for it (parse, describe, bind, describe, execute, sync), each awaited. On the
- * embedded database that was most of what a status change cost: 598 µs through query() against
- * 321 µs for the same change as a prepared statement (scratch timing of record_status_event,
- * 2026-11-29), the function's own work being about 140 µs of either.
+ * embedded database that was most of what a status change cost: for a file without a webhook,
+ * 598 µs through query() against 321 µs for the same change as a prepared statement (scratch
+ * timing of record_status_event, 2026-11-29), the function's own work being about 140 µs of
+ * either.
  */
 class PreparedStatements {
   private readonly statements = new Map<string, Statement>();
@@ -68,7 +70,7 @@ class PreparedStatements {
     const statement = this.recall(sql) ?? (await this.prepare(sql));
     const values = params.map((param, index) => this.serialize(param, statement.paramTypes[index]));
     const messages = await this.pglite.execProtocolStream(
-      concat([protocol.serialize.bind({ statement: statement.name, values }), protocol.serialize.execute({}), protocol.serialize.sync()]),
+      joinMessages([protocol.serialize.bind({ statement: statement.name, values }), protocol.serialize.execute({}), protocol.serialize.sync()]),
       { syncToFs: false },
     );
     if (!inTransaction) await this.pglite.syncToFs();
@@ -91,7 +93,7 @@ class PreparedStatements {
     const name = `filestatus_${this.nextId++}`;
     const closing = this.toClose.splice(0);
     const messages = await this.pglite.execProtocolStream(
-      concat([
+      joinMessages([
         ...closing.map((closed) => protocol.serialize.close({ type: 'S', name: closed })),
         protocol.serialize.parse({ name, text: sql }),
         protocol.serialize.describe({ type: 'S', name }),
