@@ -49,13 +49,11 @@ export class DeliverySlots {
     return { hosts, tenants };
   }
 
-  /** Whether the process, a host or a tenant holds all it may; `held` is what heldPer() gave. */
-  atABound({ hosts, tenants }: { hosts: Map<string, number>; tenants: Map<string, number> }): boolean {
-    return (
-      this.free <= 0 ||
-      [...hosts.values()].some((count) => count >= this.ahead * this.limits.concurrencyPerHost) ||
-      [...tenants.values()].some((count) => count >= this.ahead * this.limits.concurrencyPerTenant)
-    );
+  /** The hosts and tenants that hold all they may; `held` is what heldPer() gave. */
+  atTheirBound({ hosts, tenants }: { hosts: Map<string, number>; tenants: Map<string, number> }): { hosts: Set<string>; tenants: Set<string> } {
+    const full = (counts: Map<string, number>, limit: number) =>
+      new Set([...counts].filter(([, count]) => count >= this.ahead * limit).map(([key]) => key));
+    return { hosts: full(hosts, this.limits.concurrencyPerHost), tenants: full(tenants, this.limits.concurrencyPerTenant) };
   }
 
   /** Holds deliveries that a claim bounded already. */

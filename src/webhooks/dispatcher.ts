@@ -94,9 +94,12 @@ export class WebhookDispatcher implements WebhookHandoff {
   private claimWanted = true;
   /**
    * The status changes of this process that need no claim (file:sequence), over the last poll
-   * interval or two: they handed their delivery here, or queued none.
+   * interval or two: they handed their delivery here, queued none, or queued one behind a delivery
+   * in flight (take()).
    */
   private claimless = { since: 0, recent: new Set<string>(), older: new Set<string>() };
+  /** The hosts and tenants that held all they may at the last claim: a slot of theirs freeing calls for another. */
+  private boundedAtClaim = { hosts: new Set<string>(), tenants: new Set<string>() };
   private stopping = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
@@ -163,7 +166,7 @@ export class WebhookDispatcher implements WebhookHandoff {
         lastClaimAt = lastRoundAt;
         this.claimWanted = false;
         const held = this.slots.heldPer();
-        const boundReached = this.slots.atABound(held);
+        this.boundedAtClaim = this.slots.atTheirBound(held);
         try {
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
@@ -180,10 +183,11 @@ export class WebhookDispatcher implements WebhookHandoff {
         }
         this.markUnsettled(claimed);
         this.slots.hold(claimed, performance.now());
-        // Until a claim finds nothing: more may be due than the bounds let one claim take, and
-        // what a host or tenant at its bound has due is claimable once a slot of its frees (which
-        // starts a round).
-        if (claimed.length > 0 || boundReached) this.claimWanted = true;
+        // Until a claim finds nothing: more may be due than the bounds let one claim take. What a
+        // host or tenant at its bound has due waits for a slot of its to free (freeSlot), not for
+        // the next round: a receiver that hangs holds its host's slots for a whole timeout, and
+        // every round meanwhile claimed, a scan of the outbox, for nothing.
+        if (claimed.length > 0) this.claimWanted = true;
         // Skipped, a give-back being owed: claim once it is made.
         if (this.lostClaims.owed) this.claimWanted = true;
       }
@@ -220,10 +224,10 @@ export class WebhookDispatcher implements WebhookHandoff {
    * Holds what a batch of status changes handed over, as a claim's, within the bounds a claim
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
-  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void {
+  take(handed: HandedDelivery[], needNoClaim: StatusEvent[]): void {
     this.handoffAnswered();
     for (const { event } of handed) this.claimless.recent.add(changeKey(event));
-    for (const event of queuedNothing) this.claimless.recent.add(changeKey(event));
+    for (const event of needNoClaim) this.claimless.recent.add(changeKey(event));
     const deliveries = handed.map(toClaimedDelivery);
     const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, performance.now());
     this.markUnsettled(held);
@@ -285,6 +289,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       if (!slotHeld) return;
       slotHeld = false;
       this.slots.release(delivery);
+      if (this.boundedAtClaim.hosts.has(delivery.host) || this.boundedAtClaim.tenants.has(delivery.tenantId)) this.claimWanted = true;
       this.startWaiting();
       this.signal.wake();
     };

@@ -48,3 +48,18 @@ export function newDispatcher(db: Database, settings: Record<string, string> = {
     },
   };
 }
+
+/** `db`, with a count of the claims of webhook deliveries made through it (claim_webhook_deliveries). */
+export function countingClaims(db: Database): { database: Database; claims: () => number } {
+  let claims = 0;
+  const prisma = new Proxy(db.prisma, {
+    get(target, property, receiver) {
+      if (property !== '$queryRaw') return Reflect.get(target, property, receiver);
+      return (sql: TemplateStringsArray, ...values: unknown[]) => {
+        if (sql.join('').includes('claim_webhook_deliveries')) claims++;
+        return target.$queryRaw(sql, ...values);
+      };
+    },
+  });
+  return { database: { ...db, prisma }, claims: () => claims };
+}

@@ -1,8 +1,10 @@
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
+import { StatusRecorder } from '../../src/status/record-status-change.js';
+import { createStatusBus } from '../../src/status/status-bus.js';
 import { openTestDatabase } from '../helpers/test-database.js';
-import { filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
+import { countingClaims, filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 let db: Database;
@@ -16,8 +18,8 @@ afterAll(async () => {
 });
 
 /** A started dispatcher on the test's database. */
-function startDispatcher(settings: Record<string, string>) {
-  const started = newDispatcher(db, settings);
+function startDispatcher(settings: Record<string, string>, database: Database = db) {
+  const started = newDispatcher(database, settings);
   started.dispatcher.start();
   return started;
 }
@@ -71,6 +73,38 @@ describe('deliveries claimed ahead of a free slot', () => {
     // due again at once, never attempted.
     expect(states.filter((delivery) => delivery.state === 'SENDING')).toHaveLength(1);
     expect(states.filter((delivery) => delivery.state === 'PENDING')).toEqual([{ state: 'PENDING', attemptCount: 0, lockedBy: null }, { state: 'PENDING', attemptCount: 0, lockedBy: null }]);
+  });
+
+  it('does not claim round after round while a hanging receiver holds all its host may', async () => {
+    const hanging = await startReceiver(() => {}); // never answers
+    const healthy = await startReceiver();
+    await filesWithWebhook(db, 3, hanging.url);
+    const [fileId] = await filesWithWebhook(db, 1, healthy.url);
+    const { database, claims } = countingClaims(db);
+    // The hanging host holds 2 (1 sending, 1 waiting) and has a third due, for as long as the first hangs.
+    const { dispatcher, close } = startDispatcher({ WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_TIMEOUT_MS: '10000', WEBHOOK_POLL_MS: '60000' }, database);
+    const recorder = new StatusRecorder(db.prisma, createStatusBus());
+    recorder.handWebhooksTo(dispatcher);
+    try {
+      await hanging.until((received) => received.length === 1, 5_000);
+      await healthy.until((received) => received.length === 1, 5_000);
+      const before = claims();
+      // The healthy host's changes are handed over and sent one after another, each send a round
+      // of the dispatcher's: a dispatcher that claimed in every round while a host is at its bound
+      // claimed 22 times. A change recorded before its previous delivery's attempt is written is
+      // not handed over, and waits for a claim: a few.
+      for (let progress = 1; progress <= 20; progress++) {
+        await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress });
+        await healthy.until((received) => received.length === 1 + progress, 5_000);
+        await sleep(25);
+      }
+      expect(claims() - before).toBeLessThanOrEqual(5);
+    } finally {
+      recorder.handWebhooksTo(null);
+      await close(100);
+      await hanging.close();
+      await healthy.close();
+    }
   });
 
   it('claims again as slots free, not at the next poll, while more are due than the bounds let it hold', async () => {
