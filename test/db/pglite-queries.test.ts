@@ -71,12 +71,16 @@ describe('PGlite queries as prepared statements', () => {
     const seen: string[] = [];
     let release = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
+    let wrote = () => {};
+    const written = new Promise<void>((resolve) => (wrote = resolve));
     const transaction = pglite.transaction(async (tx) => {
       await tx.query('INSERT INTO ledger VALUES ($1)', [1]);
       seen.push(`inside: ${(await tx.query<{ count: number }>(count)).rows[0].count}`);
+      wrote();
       await held;
       await tx.rollback();
     });
+    await written;
     const outside = pglite.query<{ count: number }>(count).then((result) => seen.push(`outside: ${result.rows[0].count}`));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen).toEqual(['inside: 1']);
