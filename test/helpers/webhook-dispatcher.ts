@@ -63,3 +63,12 @@ export function countingClaims(db: Database): { database: Database; claims: () =
   });
   return { database: { ...db, prisma }, claims: () => claims };
 }
+
+/** Status changes recorded as a worker's are, handing their deliveries to `dispatcher`, which hears every change, as the service wires them. */
+export function recorderHandingTo(db: Database, dispatcher: WebhookDispatcher): StatusRecorder {
+  const bus = createStatusBus();
+  const recorder = new StatusRecorder(db.prisma, bus);
+  recorder.handWebhooksTo(dispatcher);
+  bus.onStatus((event) => dispatcher.statusChanged(event));
+  return recorder;
+}

@@ -1,10 +1,8 @@
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
-import { StatusRecorder } from '../../src/status/record-status-change.js';
-import { createStatusBus } from '../../src/status/status-bus.js';
 import { openTestDatabase } from '../helpers/test-database.js';
-import { countingClaims, filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
+import { countingClaims, filesWithWebhook, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 let db: Database;
@@ -83,8 +81,7 @@ describe('deliveries claimed ahead of a free slot', () => {
     const { database, claims } = countingClaims(db);
     // The hanging host holds 2 (1 sending, 1 waiting) and has a third due, for as long as the first hangs.
     const { dispatcher, close } = startDispatcher({ WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_TIMEOUT_MS: '10000', WEBHOOK_POLL_MS: '60000' }, database);
-    const recorder = new StatusRecorder(db.prisma, createStatusBus());
-    recorder.handWebhooksTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await hanging.until((received) => received.length === 1, 5_000);
       await healthy.until((received) => received.length === 1, 5_000);

@@ -3,9 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, topics } from '../../src/status/status-bus.js';
-import type { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 import { openTestDatabase } from '../helpers/test-database.js';
-import { countingClaims, filesWithWebhook, newDispatcher } from '../helpers/webhook-dispatcher.js';
+import { countingClaims, filesWithWebhook, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 let db: Database;
@@ -17,15 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeDatabase();
 });
-
-/** Status changes recorded as a worker's are, handing their deliveries to `dispatcher`, which hears every change. */
-function recorderHandingTo(dispatcher: WebhookDispatcher) {
-  const bus = createStatusBus();
-  const recorder = new StatusRecorder(db.prisma, bus);
-  recorder.handWebhooksTo(dispatcher);
-  bus.onStatus((event) => dispatcher.statusChanged(event));
-  return recorder;
-}
 
 /** A receiver that answers 204 after `delayMs`, noting the most requests it had open at once. */
 async function slowReceiver(delayMs: number) {
@@ -65,7 +55,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     // Never started: it makes no claim, so only a handoff can reach it.
     const { dispatcher, close } = newDispatcher(db);
     try {
-      const event = await recorderHandingTo(dispatcher).record(progress(fileId, 10));
+      const event = await recorderHandingTo(db, dispatcher).record(progress(fileId, 10));
       const [, handed] = await deliveriesOf([fileId]);
       expect(handed).toMatchObject({ sequence: event!.sequence, state: 'SENDING', lockedBy: dispatcher.id, attemptCount: 1 });
 
@@ -105,7 +95,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     // No poll within the test: only the settled delivery's record can set the waiting one going.
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
-    const recorder = recorderHandingTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await recorder.record(progress(fileId, 10));
       await receiver.until((received) => received.length === 1, 5_000);
@@ -128,7 +118,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     const { database, claims } = countingClaims(db);
     const { dispatcher, close } = newDispatcher(database, { WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
-    const recorder = recorderHandingTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await recorder.record(progress(fileId, 10));
       await receiver.until((received) => received.length === 1, 5_000);
@@ -151,7 +141,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     // One at a time to the host, so a claim would hold two: one sending, one waiting.
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
-    const recorder = recorderHandingTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await recorder.record(progress(files[0], 10));
       await Promise.all(files.slice(1).map((fileId) => recorder.record(progress(fileId, 10))));
@@ -244,7 +234,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     full.dispatcher.start();
     other.dispatcher.start();
     const stopSignals = bus.onSignal(topics.webhooks, () => other.dispatcher.wake());
-    const recorder = recorderHandingTo(full.dispatcher);
+    const recorder = recorderHandingTo(db, full.dispatcher);
     try {
       await recorder.record(progress(files[0], 10));
       await receiver.until((received) => received.length === 1, 5_000);
@@ -263,7 +253,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     const [sending, waiting, file] = await filesDelivered(3, receiver.url);
     // Never started: what it gives back goes back when it stops.
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_CONCURRENCY_PER_HOST: '1', WEBHOOK_TIMEOUT_MS: '5000' });
-    const recorder = recorderHandingTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await recorder.record(progress(sending, 10));
       await recorder.record(progress(waiting, 10));
@@ -293,7 +283,7 @@ describe('deliveries handed over by the status change that queues them', () => {
     });
     const { dispatcher, close } = newDispatcher(db, { WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
-    const recorder = recorderHandingTo(dispatcher);
+    const recorder = recorderHandingTo(db, dispatcher);
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_700));
       // Queued behind the lapsed one, so not handed over: only the claim it wakes finds both.
