@@ -77,8 +77,7 @@ function asArguments(change: StatusChange) {
 /**
  * What record_status_event returns: the event as StatusEvent has it (and its id), its time as JSON
  * has it; the webhook delivery it queued, if leased to the handoff's dispatcher; and, with a
- * handoff, whether it queued one that a claim must find: not handed over, nor waiting behind one
- * of its file and URL in flight, whose record will call for the claim (without one, null: unknown).
+ * handoff, whether it queued one that it did not hand over (without one, null: unknown).
  */
 interface RecordedRow {
   event: Omit<StatusRow, 'updatedAt'> & { updatedAt: string };
@@ -226,12 +225,12 @@ export class StatusRecorder {
       return;
     }
     const handed: HandedDelivery[] = [];
-    const needNoClaim: StatusEvent[] = [];
+    const queuedNothing: StatusEvent[] = [];
     for (const { event, handed: delivery, queued } of recorded) {
       if (event && delivery) handed.push({ event, delivery });
-      else if (event && queued === false) needNoClaim.push(event);
+      else if (event && queued === false) queuedNothing.push(event);
     }
-    handoff?.take(handed, needNoClaim);
+    handoff?.take(handed, queuedNothing);
     batch.forEach((queued, index) => {
       const { event } = recorded[index];
       if (event) this.publish(event);

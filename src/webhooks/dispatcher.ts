@@ -94,8 +94,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   private claimWanted = true;
   /**
    * The status changes of this process that need no claim (file:sequence), over the last poll
-   * interval or two: they handed their delivery here, queued none, or queued one behind a delivery
-   * in flight (take()).
+   * interval or two: they handed their delivery here, or queued none.
    */
   private claimless = { since: 0, recent: new Set<string>(), older: new Set<string>() };
   /** The hosts and tenants that held all they may at the last claim: a slot of theirs freeing calls for another. */
@@ -224,10 +223,10 @@ export class WebhookDispatcher implements WebhookHandoff {
    * Holds what a batch of status changes handed over, as a claim's, within the bounds a claim
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
-  take(handed: HandedDelivery[], needNoClaim: StatusEvent[]): void {
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void {
     this.handoffAnswered();
     for (const { event } of handed) this.claimless.recent.add(changeKey(event));
-    for (const event of needNoClaim) this.claimless.recent.add(changeKey(event));
+    for (const event of queuedNothing) this.claimless.recent.add(changeKey(event));
     const deliveries = handed.map(toClaimedDelivery);
     const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, performance.now());
     this.markUnsettled(held);

@@ -33,11 +33,10 @@ export interface WebhookHandoff {
   /** Whether it has room for more now; asked before each batch of changes. A yes is answered by take() or lost(). */
   accepting(): boolean;
   /**
-   * What the batch handed over, after its commit (possibly nothing), and its changes that need no
-   * claim either: they queued no delivery, or one behind a delivery of its file and URL in flight,
-   * whose record calls for the claim.
+   * What the batch handed over, after its commit (possibly nothing), and its changes that queued
+   * no delivery at all: neither needs a claim.
    */
-  take(handed: HandedDelivery[], needNoClaim: StatusEvent[]): void;
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void;
   /** The batch failed: it may have committed all the same, and handed over what no answer told of. */
   lost(): void;
 }

@@ -28,6 +28,15 @@ async function deliveryStates(files: string[]) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves once the delivery of a file's change is recorded as delivered. */
+async function deliveredOf(fileId: string, sequence: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while ((await db.prisma.webhookDelivery.count({ where: { fileId, sequence, state: 'DELIVERED' } })) === 0) {
+    if (Date.now() > deadline) throw new Error(`the delivery of ${fileId}:${sequence} was not recorded in time`);
+    await sleep(10);
+  }
+}
+
 describe('deliveries claimed ahead of a free slot', () => {
   it('never sends more at once than the limits allow, and sends every one', async () => {
     let inFlight = 0;
@@ -88,12 +97,12 @@ describe('deliveries claimed ahead of a free slot', () => {
       const before = claims();
       // The healthy host's changes are handed over and sent one after another, each send a round
       // of the dispatcher's: a dispatcher that claimed in every round while a host is at its bound
-      // claimed 22 times. A change recorded before its previous delivery's attempt is written is
-      // not handed over, and waits for a claim: a few.
+      // claimed 22 times. Each change waits for the previous delivery's record: one queued behind
+      // a delivery still open is not handed over, and rightly wakes a claim.
       for (let progress = 1; progress <= 20; progress++) {
-        await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress });
+        const event = await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress });
         await healthy.until((received) => received.length === 1 + progress, 5_000);
-        await sleep(25);
+        await deliveredOf(fileId, event!.sequence);
       }
       expect(claims() - before).toBeLessThanOrEqual(5);
     } finally {

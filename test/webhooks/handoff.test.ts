@@ -4,7 +4,7 @@ import type { Database } from '../../src/db/database.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, topics } from '../../src/status/status-bus.js';
 import { openTestDatabase } from '../helpers/test-database.js';
-import { countingClaims, filesWithWebhook, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
+import { filesWithWebhook, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 let db: Database;
@@ -106,29 +106,6 @@ describe('deliveries handed over by the status change that queues them', () => {
       await receiver.until((received) => received.length === 2, 5_000);
       expect(receiver.payloads().map((payload) => payload.data.progress)).toEqual([10, 20]);
       expect(receiver.counts.mostOpen).toBe(1);
-    } finally {
-      await close();
-      await receiver.close();
-    }
-  });
-
-  it('makes no claim for a change queued behind a delivery in flight: the record of that one calls for it', async () => {
-    const receiver = await slowReceiver(600);
-    const [fileId] = await filesDelivered(1, receiver.url);
-    const { database, claims } = countingClaims(db);
-    const { dispatcher, close } = newDispatcher(database, { WEBHOOK_POLL_MS: '60000' });
-    dispatcher.start();
-    const recorder = recorderHandingTo(db, dispatcher);
-    try {
-      await recorder.record(progress(fileId, 10));
-      await receiver.until((received) => received.length === 1, 5_000);
-      const before = claims();
-      await recorder.record(progress(fileId, 20));
-      // The first is still being sent: a claim now would find nothing to take.
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(claims()).toBe(before);
-      await receiver.until((received) => received.length === 2, 5_000);
-      expect(receiver.payloads().map((payload) => payload.data.progress)).toEqual([10, 20]);
     } finally {
       await close();
       await receiver.close();
