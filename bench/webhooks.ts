@@ -1,12 +1,12 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/service.js';
 import { signWebhook, generateWebhookSecret } from '../src/webhooks/sign-webhook.js';
 import { createTestDatabase } from '../test/helpers/test-database.js';
 import { printComparison, type ResultRow } from './report.js';
-import { makeTempDir, removeTempDir } from './server.js';
+import { makeTempDir, removeTempDir, spawnServer } from './server.js';
+import type { Receipt } from './webhook-receivers.js';
 import { formatNumber, ratio, summarizeLatencies } from './stats.js';
 
 export interface WebhookBenchOptions {
@@ -22,47 +22,35 @@ export interface WebhookBenchOptions {
   backlog: number;
 }
 
-interface Receiver {
-  url: string;
+/** The receivers' process (bench/webhook-receivers.ts): their addresses, and the receipts so far. */
+interface Receivers {
+  urls: string[];
+  /** The receipts since the last take. */
+  take(): Promise<Receipt[]>;
   close(): Promise<void>;
 }
 
-interface Receipt {
-  latencyMs: number;
-  at: number;
-}
-
-/** A loopback receiver: answers 204 and notes, for each request, the delay since `sentAt(body)`. */
-async function startReceiver(receipts: Receipt[], sentAt: (body: string) => number, hang = false): Promise<Receiver> {
-  const server = http.createServer((req, res) => {
-    if (hang) return; // never answers: the sender's timeout must end it
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      const at = Date.now();
-      receipts.push({ latencyMs: at - sentAt(body), at });
-      res.writeHead(204).end();
-    });
+/** `count` loopback receivers that answer 204 (or, `hang`, never) and note each request's delay since `clock` says it was sent. */
+async function startReceivers(count: number, clock: 'timestamp' | 'sentAt' | 'none', hang = false): Promise<Receivers> {
+  const server = await spawnServer({
+    name: 'webhook receivers',
+    entry: 'bench/webhook-receivers.ts',
+    env: { RECEIVERS: String(count), CLOCK: clock, HANG: String(hang) },
   });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const announced = server.logLines.find((line) => line.msg === 'listening');
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+    urls: announced?.urls as string[],
+    async take() {
+      const response = await fetch(`http://127.0.0.1:${server.port}/receipts`);
+      return (await response.json()) as Receipt[];
     },
+    close: () => server.stop(),
   };
-}
-
-async function startReceivers(count: number, receipts: Receipt[], sentAt: (body: string) => number): Promise<Receiver[]> {
-  return Promise.all(Array.from({ length: count }, () => startReceiver(receipts, sentAt)));
 }
 
 /** Baseline: the same number of signed POSTs, 64 at a time, with no database and no outbox. */
 async function bareSender(options: WebhookBenchOptions) {
-  const receipts: Receipt[] = [];
-  const receivers = await startReceivers(options.receivers, receipts, (body) => JSON.parse(body).sentAt);
+  const receivers = await startReceivers(options.receivers, 'sentAt');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   const secret = generateWebhookSecret();
   const started = Date.now();
@@ -72,7 +60,7 @@ async function bareSender(options: WebhookBenchOptions) {
       const body = JSON.stringify({ type: 'file.processing', sentAt: Date.now(), data: { sequence: index } });
       const id = `evt_${index}`;
       const timestamp = Math.floor(Date.now() / 1000);
-      const req = http.request(receivers[index % receivers.length].url, {
+      const req = http.request(receivers.urls[index % receivers.urls.length], {
         method: 'POST',
         agent,
         headers: {
@@ -94,7 +82,8 @@ async function bareSender(options: WebhookBenchOptions) {
   );
   const elapsed = (Date.now() - started) / 1000;
   agent.destroy();
-  await Promise.all(receivers.map((receiver) => receiver.close()));
+  const receipts = await receivers.take();
+  await receivers.close();
   return { perSecond: receipts.length / elapsed, latency: summarizeLatencies(receipts.map((r) => r.latencyMs)) };
 }
 
@@ -199,14 +188,13 @@ async function statusOnlyRun(options: WebhookBenchOptions) {
 async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: boolean) {
   const bench = await startBenchService(options);
   const { service, tenantId } = bench;
-  const receipts: Receipt[] = [];
-  const receivers = await startReceivers(options.receivers, receipts, (body) => Date.parse(JSON.parse(body).timestamp));
-  const hanging = withHangingReceiver ? await startReceiver([], () => 0, true) : null;
+  const receivers = await startReceivers(options.receivers, 'timestamp');
+  const hanging = withHangingReceiver ? await startReceivers(1, 'none', true) : null;
   try {
     const steps = Math.ceil(options.events / options.receivers) - 1;
-    const files = await Promise.all(receivers.map((receiver) => createFile(service, tenantId, receiver.url)));
+    const files = await Promise.all(receivers.urls.map((url) => createFile(service, tenantId, url)));
     const hangingFiles = hanging
-      ? await Promise.all(Array.from({ length: options.hangingFiles }, () => createFile(service, tenantId, hanging.url)))
+      ? await Promise.all(Array.from({ length: options.hangingFiles }, () => createFile(service, tenantId, hanging.urls[0])))
       : [];
     // Done when every healthy delivery is settled; the hanging receiver's may still be in flight.
     const settled = async (deadline: number) => {
@@ -220,13 +208,14 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
     // Warm-up: the files' first status goes out before the clock starts, so that the figures are
     // the steady state's, not the start's (connections, JIT, the tenant's first secret).
     await settled(Date.now() + 60_000);
-    receipts.length = 0;
+    await receivers.take();
     const started = Date.now();
 
     const produceSeconds = await recordChanges(service, [...files, ...hangingFiles], steps, options.producers);
     await settled(Date.now() + 120_000);
     const states = await service.db.prisma.webhookDelivery.groupBy({ by: ['state'], where: { fileId: { in: files } }, _count: true });
     const count = (state: string) => states.find((row) => row.state === state)?._count ?? 0;
+    const receipts = await receivers.take();
     const lastReceipt = Math.max(...receipts.map((r) => r.at));
     return {
       events: files.length * steps,
@@ -239,7 +228,7 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
     };
   } finally {
     await bench.close();
-    await Promise.all([...receivers, ...(hanging ? [hanging] : [])].map((receiver) => receiver.close()));
+    await Promise.all([receivers.close(), hanging?.close()]);
   }
 }
 
@@ -251,8 +240,7 @@ async function outboxRun(options: WebhookBenchOptions, withHangingReceiver: bool
 async function backlogRun(options: WebhookBenchOptions) {
   const bench = await startBenchService(options);
   const { prisma } = bench.service.db;
-  const receipts: Receipt[] = [];
-  const receivers = await startReceivers(options.receivers, receipts, () => 0);
+  const receivers = await startReceivers(options.receivers, 'none');
   try {
     // Files without a webhook of their own, so that their first status queues nothing; their
     // deliveries are written as the outbox holds them, due a second from now.
@@ -264,7 +252,7 @@ async function backlogRun(options: WebhookBenchOptions) {
         while (started++ < options.backlog) files.push(await createFile(bench.service, bench.tenantId, null));
       }),
     );
-    const urls = files.map((_, index) => receivers[index % receivers.length].url);
+    const urls = files.map((_, index) => receivers.urls[index % receivers.urls.length]);
     const [{ dueAt }] = await prisma.$queryRaw<{ dueAt: Date }[]>`
       WITH queued AS (
         INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, next_attempt_at)
@@ -274,15 +262,17 @@ async function backlogRun(options: WebhookBenchOptions) {
         RETURNING next_attempt_at)
       SELECT max(next_attempt_at) AS "dueAt" FROM queued`;
     const deadline = Date.now() + 120_000;
+    const receipts: Receipt[] = [];
     while (receipts.length < options.backlog) {
       if (Date.now() > deadline) throw new Error(`the backlog did not drain in time: ${receipts.length} of ${options.backlog} received`);
       await new Promise((resolve) => setTimeout(resolve, 20));
+      receipts.push(...(await receivers.take()));
     }
     const seconds = (Math.max(...receipts.map((r) => r.at)) - dueAt.getTime()) / 1000;
     return { perSecond: receipts.length / seconds, seconds };
   } finally {
     await bench.close();
-    await Promise.all(receivers.map((receiver) => receiver.close()));
+    await receivers.close();
   }
 }
 
