@@ -185,6 +185,58 @@ describe('webhook delivery', () => {
     expect(slow.payloads().at(-1).type).toBe('file.completed');
   });
 
+  it('supersedes a stale change whose attempt failed once a newer one waits, instead of retrying it first', async () => {
+    const sequenceOf = (request: { body: string }) => JSON.parse(request.body).data.sequence;
+    // The second request (sequence 2) is answered 500 only once the newer changes are queued behind it.
+    let failSecond: () => void = () => {};
+    const hook = await receiver((request, index, res) => {
+      if (index === 1) failSecond = () => answer(500)(request, index, res);
+      else answer(204)(request, index, res);
+    });
+    const { prisma } = server.service.db;
+    const { status } = server.service.services;
+    const file = await fileWithoutJob('stale.txt', hook.url);
+    await prisma.file.update({ where: { id: file.id }, data: { webhookEvents: ['file.processing', 'file.completed'] } });
+    status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
+    await settled(file.id);
+    await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
+    await hook.until((received) => received.length === 2);
+    await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'CONVERTING', progress: 50 });
+    await status.record({ fileId: file.id, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    failSecond();
+
+    const log = await settled(file.id);
+    expect(hook.received.map(sequenceOf)).toEqual([1, 2, 4]);
+    expect(hook.payloads().at(-1).type).toBe('file.completed');
+    const bySequence = new Map(log.map((delivery: any) => [delivery.sequence, delivery]));
+    expect(bySequence.get(2)).toMatchObject({ state: 'DISCARDED', reason: 'superseded', nextAttemptAt: null });
+    expect((bySequence.get(2) as any).attempts.map((attempt: any) => attempt.responseStatus)).toEqual([500]);
+    expect(bySequence.get(3)).toMatchObject({ state: 'DISCARDED', reason: 'superseded', attempts: [] });
+    expect(bySequence.get(4)).toMatchObject({ state: 'DELIVERED', eventType: 'FILE_COMPLETED' });
+  });
+
+  it('retries a failed change that nothing newer supersedes', async () => {
+    let failSecond: () => void = () => {};
+    const hook = await receiver((request, index, res) => {
+      if (index === 1) failSecond = () => answer(500)(request, index, res);
+      else answer(204)(request, index, res);
+    });
+    const { prisma } = server.service.db;
+    const { status } = server.service.services;
+    const file = await fileWithoutJob('terminal.txt', hook.url);
+    await prisma.file.update({ where: { id: file.id }, data: { webhookEvents: ['file.processing', 'file.completed'] } });
+    status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
+    await settled(file.id);
+    // The terminal change fails while nothing is newer: it is tried again, never dropped.
+    await status.record({ fileId: file.id, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    await hook.until((received) => received.length === 2);
+    failSecond();
+    await hook.until((received) => received.length === 3);
+    const log = await settled(file.id);
+    expect(log.find((delivery: any) => delivery.sequence === 2)).toMatchObject({ state: 'DELIVERED', eventType: 'FILE_COMPLETED' });
+    expect(log.find((delivery: any) => delivery.sequence === 2).attempts.map((attempt: any) => attempt.responseStatus)).toEqual([500, 204]);
+  });
+
   it('honours Retry-After on 429, within the schedule and twice it', async () => {
     const hook = await receiver((request, index, res) => answer(index === 0 ? 429 : 200, index === 0 ? { 'retry-after': '3600' } : {})(request, index, res));
     await upload(hook.url, 'rate limited', ['FILE_COMPLETED']);
