@@ -16,22 +16,21 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino({ level, base: { service: 'filestatus' }, serializers: { err: serializeError } }, destination);
 }
 
+/** A serialized error without any stack, its causes' and aggregated errors' included. */
+function withoutStacks(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutStacks);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== 'stack')
+      .map(([key, field]) => [key, withoutStacks(field)]),
+  );
+}
+
 /**
  * The same logger, with errors logged as their type, message and own fields but no stack: the
  * webhook engine's logs promise never to hold a stack trace, which names the server's files.
  */
 export function withoutStackTraces(log: Logger): Logger {
-  return log.child(
-    {},
-    {
-      serializers: {
-        err: (error: unknown) => {
-          const serialized = serializeError(error);
-          if (!(error instanceof Error)) return serialized;
-          const { stack: _stack, ...rest } = serialized as { stack?: string };
-          return rest;
-        },
-      },
-    },
-  );
+  return log.child({}, { serializers: { err: (error: unknown) => withoutStacks(serializeError(error)) } });
 }

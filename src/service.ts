@@ -64,7 +64,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
     // PostgreSQL runs statements side by side, on a pool of 10 connections that the worker, the
     // dispatcher and the API share; the embedded database runs one at a time.
     const status = new StatusRecorder(db.prisma, bus, db.kind === 'postgres' ? 4 : 1);
-    const guard = createUrlGuard(config.webhooks, log);
+    // The webhook engine's logs hold no stack trace (the issue's promise: no server paths).
+    const webhookLog = withoutStackTraces(log);
+    const guard = createUrlGuard(config.webhooks, webhookLog);
     const services: Services = {
       prisma: db.prisma,
       bus,
@@ -103,7 +105,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         connectTimeoutMs: config.webhooks.connectTimeoutMs,
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
-      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, withoutStackTraces(log), () => bus.publishWebhooksQueued());
+      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, webhookLog, () => bus.publishWebhooksQueued());
       status.handWebhooksTo(dispatcher);
       // Any status change may have queued a delivery (the database's outbox trigger decides), and
       // not every one is handed over: this process's when the dispatcher is full, other processes'.
@@ -117,7 +119,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         await dispatcher.stop();
         sender.close();
       });
-      stops.push(startDeliveryLogRetention(db, config.webhooks.logRetentionMs, log));
+      stops.push(startDeliveryLogRetention(db, config.webhooks.logRetentionMs, webhookLog));
       log.info({ workerId: worker.id, concurrency: config.workerConcurrency }, 'worker started');
     }
 
