@@ -60,6 +60,18 @@ export function parseDurations(name: string, raw: string): number[] {
   return values;
 }
 
+/**
+ * The webhook retry schedule: a delay before each attempt. A status change's delivery goes out as
+ * it is committed, so the first delay can only be 0; any other would be silently ignored.
+ */
+function retrySchedule(raw: string): number[] {
+  const schedule = parseDurations('WEBHOOK_RETRY_SCHEDULE', raw);
+  if (schedule[0] !== 0) {
+    throw new ConfigError(`WEBHOOK_RETRY_SCHEDULE: the first attempt goes out at once, so the schedule starts with 0 (got "${raw.split(',')[0].trim()}")`);
+  }
+  return schedule;
+}
+
 const DEFAULT_ALLOWED_TYPES =
   'text/*,application/json,application/xml,application/pdf,image/png,image/jpeg,image/gif,image/webp';
 
@@ -117,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
       allowedCidrs: (env.WEBHOOK_ALLOWED_CIDRS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
-      retryScheduleMs: parseDurations('WEBHOOK_RETRY_SCHEDULE', env.WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
+      retryScheduleMs: retrySchedule(env.WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 1),
       connectTimeoutMs: integer(env, 'WEBHOOK_CONNECT_TIMEOUT_MS', 5_000, 1),
       concurrency: webhookConcurrency,
