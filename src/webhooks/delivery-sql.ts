@@ -130,19 +130,28 @@ async function recordBatch(prisma: PrismaClient, dispatcherId: string, batch: At
   return laterWaiting;
 }
 
+const WEBHOOK_GONE = 'webhook disabled: the receiver answered 410 Gone';
+
 /** 410 Gone: the delivery fails, the file's webhook is disabled and its waiting deliveries discarded. */
 async function recordGone(prisma: PrismaClient, dispatcherId: string, { delivery, attempt }: AttemptResult): Promise<void> {
   await prisma.$transaction(async (tx) => {
     const updated = await tx.webhookDelivery.updateMany({
       where: { id: delivery.id, lockedBy: dispatcherId, lockedUntil: delivery.lockedUntil, state: 'SENDING' },
-      data: { state: 'FAILED', nextAttemptAt: null, lockedBy: null, lockedUntil: null, lastError: `HTTP ${attempt.responseStatus}` },
+      data: {
+        state: 'FAILED',
+        nextAttemptAt: null,
+        lockedBy: null,
+        lockedUntil: null,
+        lastError: `HTTP ${attempt.responseStatus}`,
+        discardReason: WEBHOOK_GONE,
+      },
     });
     if (updated.count === 0) return;
     await tx.webhookAttempt.create({ data: { deliveryId: delivery.id, ...attempt } });
     await tx.file.update({ where: { id: delivery.fileId }, data: { webhookDisabledAt: new Date() } });
     await tx.webhookDelivery.updateMany({
       where: { fileId: delivery.fileId, url: delivery.url, state: 'PENDING' },
-      data: { state: 'DISCARDED', discardReason: 'webhook disabled: the receiver answered 410 Gone', nextAttemptAt: null },
+      data: { state: 'DISCARDED', discardReason: WEBHOOK_GONE, nextAttemptAt: null },
     });
   });
 }

@@ -61,6 +61,11 @@ async function deliveries(fileId: string, key = alice) {
   return (await graphql(server.url, key, DELIVERIES, { id: fileId })).body.data.file?.webhookDeliveries;
 }
 
+/** The file's webhookDisabledAt as `key` sees it: undefined when the file is not theirs. */
+async function webhookDisabledAt(fileId: string, key = alice) {
+  return (await graphql(server.url, key, 'query($id: ID!) { file(id: $id) { webhookDisabledAt } }', { id: fileId })).body.data.file?.webhookDisabledAt;
+}
+
 async function settled(fileId: string) {
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -141,9 +146,13 @@ describe('webhook delivery', () => {
     const failed = log.filter((delivery: any) => delivery.state === 'FAILED');
     expect(failed).toHaveLength(1);
     expect(hook.received[0].headers['webhook-id']).toBe(failed[0].eventId);
+    expect(failed[0].reason).toBe('webhook disabled: the receiver answered 410 Gone');
     expect(log.filter((delivery: any) => delivery !== failed[0]).every((delivery: any) => delivery.state === 'DISCARDED')).toBe(true);
     const row = await server.service.db.prisma.file.findUniqueOrThrow({ where: { id: fileId } });
     expect(row.webhookDisabledAt).not.toBeNull();
+    // The owner sees it, and when; another tenant sees no such file.
+    expect(await webhookDisabledAt(fileId)).toBe(row.webhookDisabledAt!.toISOString());
+    expect(await webhookDisabledAt(fileId, bob)).toBeUndefined();
   });
 
   it('does not follow redirects: a 3xx is a failure', async () => {
@@ -355,8 +364,9 @@ describe('redeliverWebhook and tenants', () => {
     hook.reply = answer(204);
     await graphql(server.url, alice, 'mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }', { id: gone.id });
     const [again] = await settled(fileId);
-    expect(again.state).toBe('DELIVERED');
+    expect(again).toMatchObject({ state: 'DELIVERED', reason: null });
     expect((await prisma.file.findUniqueOrThrow({ where: { id: fileId } })).webhookDisabledAt).toBeNull();
+    expect(await webhookDisabledAt(fileId)).toBeNull();
   });
 
   // Only PostgreSQL runs transactions side by side; with the locks taken in the wrong order this

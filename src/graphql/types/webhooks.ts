@@ -37,7 +37,10 @@ const WebhookDelivery = builder.objectRef<DeliveryShape>('WebhookDelivery').impl
     sequence: t.exposeInt('sequence'),
     url: t.exposeString('url'),
     state: t.field({ type: WebhookDeliveryState, resolve: (d) => d.state as 'PENDING' }),
-    reason: t.exposeString('discardReason', { nullable: true }),
+    reason: t.exposeString('discardReason', {
+      nullable: true,
+      description: 'Why it was discarded (superseded, or the webhook disabled), or why it failed with attempts left (410 Gone).',
+    }),
     attempts: t.field({ type: [WebhookAttempt], resolve: (d) => d.attempts }),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (d.state === 'PENDING' ? d.nextAttemptAt : null) }),
   }),
@@ -53,6 +56,18 @@ builder.objectField(File, 'webhookDeliveries', (t) =>
         include: { attempts: { orderBy: { attemptedAt: 'asc' } } },
         orderBy: [{ sequence: 'asc' }, { createdAt: 'asc' }],
       }),
+  }),
+);
+
+builder.objectField(File, 'webhookDisabledAt', (t) =>
+  t.field({
+    type: 'DateTime',
+    nullable: true,
+    description:
+      'When the receiver answered 410 Gone: since then no status change of this file is sent to it. Redelivering one of its deliveries turns the webhook back on.',
+    resolve: async (file, _args, { services }) =>
+      (await services.prisma.file.findFirst({ where: { id: file.id, tenantId: file.tenantId }, select: { webhookDisabledAt: true } }))
+        ?.webhookDisabledAt ?? null,
   }),
 );
 
@@ -84,7 +99,8 @@ builder.mutationField('rotateWebhookSecret', (t) =>
 builder.mutationField('redeliverWebhook', (t) =>
   t.field({
     type: WebhookDelivery,
-    description: 'Sends a delivery again, with the same webhook-id and a fresh retry schedule.',
+    description:
+      'Sends a delivery again, with the same webhook-id and a fresh retry schedule. One being sent at that moment is returned as it is (SENDING): its attempt is under way.',
     args: { deliveryId: t.arg.id({ required: true }) },
     resolve: async (_root, { deliveryId }, { tenant, services }) => {
       const id = String(deliveryId);
