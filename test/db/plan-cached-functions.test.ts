@@ -26,4 +26,13 @@ describe('functions planned once per connection', () => {
     expect(rows.length).toBeGreaterThan(0);
     for (const { config } of rows) expect(config).toContain('plan_cache_mode=auto');
   });
+
+  // The claim is the other way round: planned for the outbox as it is on every call (migration claim_custom_plans).
+  it('claim_webhook_deliveries keeps plan_cache_mode = force_custom_plan', async () => {
+    const rows = await db.prisma.$queryRaw<{ config: string[] | null }[]>`
+      SELECT proconfig AS config FROM pg_proc
+      WHERE proname = 'claim_webhook_deliveries' AND pronamespace = 'public'::regnamespace AND pronargs = 9`;
+    expect(rows).toHaveLength(1);
+    expect(rows[0].config).toContain('plan_cache_mode=force_custom_plan');
+  });
 });
