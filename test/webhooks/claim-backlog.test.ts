@@ -14,6 +14,18 @@ afterAll(async () => {
 });
 
 const BACKLOG = 3_000;
+/** BACKLOG files of the tenant over 100 receivers, each with its first status: the outbox trigger queues a delivery for each. */
+async function queueBacklog(tenantId: string): Promise<void> {
+  await db.prisma.$executeRaw`
+    INSERT INTO file (id, tenant_id, filename, mime_type, size, sha256, webhook_url, webhook_events)
+    SELECT gen_random_uuid(), ${tenantId}::uuid, 'f', 'text/plain', 1, 'x', 'https://receiver-' || (g % 100) || '.example/hook',
+           ARRAY['file.processing']
+    FROM generate_series(1, ${BACKLOG}) g`;
+  await db.prisma.$executeRaw`
+    INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, metadata, attempt, created_at)
+    SELECT id, tenant_id, 1, 'PROCESSING', 'QUEUED', 0, '{}', 1, now() FROM file WHERE tenant_id = ${tenantId}::uuid`;
+}
+
 const serviceLimits = () => ({ limit: 64, perHost: 8, perTenant: 32, hostsInFlight: new Map(), tenantsInFlight: new Map() });
 
 it('claims from a burst of due deliveries in milliseconds, though it was first called while the outbox was empty and vacuumed', async () => {
@@ -23,15 +35,8 @@ it('claims from a burst of due deliveries in milliseconds, though it was first c
   await db.prisma.$executeRawUnsafe('VACUUM webhook_delivery');
   for (let round = 0; round < 10; round++) expect(await claimDeliveries(db.prisma, 'dispatcher-a', 30_000, serviceLimits())).toEqual([]);
 
-  // A burst of files, each with its first status: the outbox trigger queues a delivery for each.
-  await db.prisma.$executeRaw`
-    INSERT INTO file (id, tenant_id, filename, mime_type, size, sha256, webhook_url, webhook_events)
-    SELECT gen_random_uuid(), ${tenantId}::uuid, 'f', 'text/plain', 1, 'x', 'https://receiver-' || (g % 100) || '.example/hook',
-           ARRAY['file.processing']
-    FROM generate_series(1, ${BACKLOG}) g`;
-  await db.prisma.$executeRaw`
-    INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, metadata, attempt, created_at)
-    SELECT id, tenant_id, 1, 'PROCESSING', 'QUEUED', 0, '{}', 1, now() FROM file WHERE tenant_id = ${tenantId}::uuid`;
+  // A burst of files, each with its first status.
+  await queueBacklog(tenantId);
   expect(await db.prisma.webhookDelivery.count({ where: { state: 'PENDING' } })).toBe(BACKLOG);
 
   const started = performance.now();
@@ -45,14 +50,7 @@ it('claims from a burst of due deliveries in milliseconds, though it was first c
 
 it('reads about the rows it takes, not the whole backlog', async () => {
   const tenantId = (await db.prisma.tenant.create({ data: { name: 'reads' } })).id;
-  await db.prisma.$executeRaw`
-    INSERT INTO file (id, tenant_id, filename, mime_type, size, sha256, webhook_url, webhook_events)
-    SELECT gen_random_uuid(), ${tenantId}::uuid, 'f', 'text/plain', 1, 'x', 'https://reader-' || (g % 100) || '.example/hook',
-           ARRAY['file.processing']
-    FROM generate_series(1, ${BACKLOG}) g`;
-  await db.prisma.$executeRaw`
-    INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, metadata, attempt, created_at)
-    SELECT id, tenant_id, 1, 'PROCESSING', 'QUEUED', 0, '{}', 1, now() FROM file WHERE tenant_id = ${tenantId}::uuid`;
+  await queueBacklog(tenantId);
   await db.prisma.$executeRawUnsafe('ANALYZE webhook_delivery');
   // The transaction's own table statistics: what the claim read of the outbox, row by row.
   const { claimed, rowsRead } = await db.prisma.$transaction(async (tx) => {

@@ -76,6 +76,28 @@ async function settled(fileId: string) {
   }
 }
 
+/**
+ * A file of alice's without a job, sending file.processing and file.completed to a receiver that
+ * answers 204, except the second request, which it answers 500 when told to; its first status
+ * already delivered.
+ */
+async function fileWhoseSecondRequestFailsOnCue(filename: string) {
+  let failSecond: () => void = () => {
+    throw new Error('the second request has not arrived');
+  };
+  const hook = await receiver((request, index, res) => {
+    if (index === 1) failSecond = () => answer(500)(request, index, res);
+    else answer(204)(request, index, res);
+  });
+  const { prisma } = server.service.db;
+  const { status } = server.service.services;
+  const file = await fileWithoutJob(filename, hook.url);
+  await prisma.file.update({ where: { id: file.id }, data: { webhookEvents: ['file.processing', 'file.completed'] } });
+  status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
+  await settled(file.id);
+  return { hook, file, failSecond: () => failSecond() };
+}
+
 describe('webhook delivery', () => {
   it('sends each change, signed per Standard Webhooks, in order, in the REST shape', async () => {
     const hook = await receiver();
@@ -197,17 +219,8 @@ describe('webhook delivery', () => {
   it('supersedes a stale change whose attempt failed once a newer one waits, instead of retrying it first', async () => {
     const sequenceOf = (request: { body: string }) => JSON.parse(request.body).data.sequence;
     // The second request (sequence 2) is answered 500 only once the newer changes are queued behind it.
-    let failSecond: () => void = () => {};
-    const hook = await receiver((request, index, res) => {
-      if (index === 1) failSecond = () => answer(500)(request, index, res);
-      else answer(204)(request, index, res);
-    });
-    const { prisma } = server.service.db;
+    const { hook, file, failSecond } = await fileWhoseSecondRequestFailsOnCue('stale.txt');
     const { status } = server.service.services;
-    const file = await fileWithoutJob('stale.txt', hook.url);
-    await prisma.file.update({ where: { id: file.id }, data: { webhookEvents: ['file.processing', 'file.completed'] } });
-    status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
-    await settled(file.id);
     await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
     await hook.until((received) => received.length === 2);
     await status.record({ fileId: file.id, status: 'PROCESSING', stage: 'CONVERTING', progress: 50 });
@@ -225,17 +238,8 @@ describe('webhook delivery', () => {
   });
 
   it('retries a failed change that nothing newer supersedes', async () => {
-    let failSecond: () => void = () => {};
-    const hook = await receiver((request, index, res) => {
-      if (index === 1) failSecond = () => answer(500)(request, index, res);
-      else answer(204)(request, index, res);
-    });
-    const { prisma } = server.service.db;
+    const { hook, file, failSecond } = await fileWhoseSecondRequestFailsOnCue('terminal.txt');
     const { status } = server.service.services;
-    const file = await fileWithoutJob('terminal.txt', hook.url);
-    await prisma.file.update({ where: { id: file.id }, data: { webhookEvents: ['file.processing', 'file.completed'] } });
-    status.publish(await prisma.$transaction((tx) => status.recordQueued(tx, file, {})));
-    await settled(file.id);
     // The terminal change fails while nothing is newer: it is tried again, never dropped.
     await status.record({ fileId: file.id, status: 'COMPLETED', stage: 'DONE', progress: 100 });
     await hook.until((received) => received.length === 2);
