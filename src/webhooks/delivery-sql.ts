@@ -102,6 +102,9 @@ export async function recordAttempts(
   try {
     laterWaiting = await recordBatch(prisma, dispatcherId, batch);
   } catch (error) {
+    // Its answer, not its commit, may be what failed, and with it the word that a later one waits:
+    // a claim finds out.
+    laterWaiting = true;
     if (batch.length === 1) {
       unrecorded.set(batch[0], error);
     } else {

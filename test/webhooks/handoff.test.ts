@@ -307,3 +307,40 @@ describe('deliveries handed over by the status change that queues them', () => {
     }
   });
 });
+
+describe('a record of attempts whose answer was lost', () => {
+  it('claims what waited behind a delivery whose record lost its answer, not at the poll', async () => {
+    const receiver = await slowReceiver(300);
+    const [fileId] = await filesDelivered(1, receiver.url);
+    // The first record is committed, and its answer lost with the connection.
+    let loseNextRecord = true;
+    const prisma = new Proxy(db.prisma, {
+      get(target, property, proxy) {
+        if (property !== '$queryRaw') return Reflect.get(target, property, proxy);
+        return async (sql: TemplateStringsArray, ...values: unknown[]) => {
+          const answer = await target.$queryRaw(sql, ...values);
+          if (loseNextRecord && sql.join('').includes('record_webhook_attempts')) {
+            loseNextRecord = false;
+            throw new Error('Connection terminated unexpectedly');
+          }
+          return answer;
+        };
+      },
+    });
+    // The lost answer said that a later delivery waits; the poll is a minute away.
+    const { dispatcher, close } = newDispatcher({ ...db, prisma }, { WEBHOOK_POLL_MS: '60000' });
+    dispatcher.start();
+    try {
+      await recorderHandingTo(db, dispatcher).record(progress(fileId, 10));
+      await receiver.until((received) => received.length === 1, 5_000);
+      // Recorded where no dispatcher hears it: only the record of the delivery before it can set it going.
+      await new StatusRecorder(db.prisma, createStatusBus()).record(progress(fileId, 20));
+      await receiver.until((received) => received.length === 2, 5_000);
+      expect(loseNextRecord).toBe(false);
+      expect(receiver.payloads().map((payload) => payload.data.progress)).toEqual([10, 20]);
+    } finally {
+      await close();
+      await receiver.close();
+    }
+  });
+});
