@@ -29,6 +29,7 @@ export interface AcceptedFile {
   size: bigint;
   sha256: string;
   createdAt: Date;
+  webhookDisabledAt: Date | null;
   status: StatusEvent;
 }
 

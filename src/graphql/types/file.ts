@@ -14,6 +14,8 @@ export interface FileShape {
   size: bigint;
   sha256: string;
   createdAt: Date;
+  /** Set when the receiver answered 410 Gone (the webhooks' field of the same name). */
+  webhookDisabledAt: Date | null;
   status?: StatusEvent | null;
 }
 

@@ -65,9 +65,7 @@ builder.objectField(File, 'webhookDisabledAt', (t) =>
     nullable: true,
     description:
       'When the receiver answered 410 Gone: since then no status change of this file is sent to it. Redelivering one of its deliveries turns the webhook back on.',
-    resolve: async (file, _args, { services }) =>
-      (await services.prisma.file.findFirst({ where: { id: file.id, tenantId: file.tenantId }, select: { webhookDisabledAt: true } }))
-        ?.webhookDisabledAt ?? null,
+    resolve: (file) => file.webhookDisabledAt,
   }),
 );
 
