@@ -49,19 +49,28 @@ export function newDispatcher(db: Database, settings: Record<string, string> = {
   };
 }
 
-/** `db`, with a count of the claims of webhook deliveries made through it (claim_webhook_deliveries). */
-export function countingClaims(db: Database): { database: Database; claims: () => number } {
-  let claims = 0;
+/**
+ * `db`, with each of its raw queries (`$queryRaw`) passed through `intercept`, which is given the
+ * statement's text and runs it with `run`.
+ */
+export function interceptingQueryRaw(db: Database, intercept: (sql: string, run: () => Promise<unknown>) => Promise<unknown>): Database {
   const prisma = new Proxy(db.prisma, {
     get(target, property, receiver) {
       if (property !== '$queryRaw') return Reflect.get(target, property, receiver);
-      return (sql: TemplateStringsArray, ...values: unknown[]) => {
-        if (sql.join('').includes('claim_webhook_deliveries')) claims++;
-        return target.$queryRaw(sql, ...values);
-      };
+      return (sql: TemplateStringsArray, ...values: unknown[]) => intercept(sql.join(''), () => target.$queryRaw(sql, ...values));
     },
   });
-  return { database: { ...db, prisma }, claims: () => claims };
+  return { ...db, prisma };
+}
+
+/** `db`, with a count of the claims of webhook deliveries made through it (claim_webhook_deliveries). */
+export function countingClaims(db: Database): { database: Database; claims: () => number } {
+  let claims = 0;
+  const database = interceptingQueryRaw(db, (sql, run) => {
+    if (sql.includes('claim_webhook_deliveries')) claims++;
+    return run();
+  });
+  return { database, claims: () => claims };
 }
 
 /** Status changes recorded as a worker's are, handing their deliveries to `dispatcher`, which hears every change, as the service wires them. */

@@ -4,7 +4,7 @@ import type { Database } from '../../src/db/database.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, topics } from '../../src/status/status-bus.js';
 import { openTestDatabase } from '../helpers/test-database.js';
-import { filesWithWebhook, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
+import { filesWithWebhook, interceptingQueryRaw, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 let db: Database;
@@ -314,21 +314,16 @@ describe('a record of attempts whose answer was lost', () => {
     const [fileId] = await filesDelivered(1, receiver.url);
     // The first record is committed, and its answer lost with the connection.
     let loseNextRecord = true;
-    const prisma = new Proxy(db.prisma, {
-      get(target, property, proxy) {
-        if (property !== '$queryRaw') return Reflect.get(target, property, proxy);
-        return async (sql: TemplateStringsArray, ...values: unknown[]) => {
-          const answer = await target.$queryRaw(sql, ...values);
-          if (loseNextRecord && sql.join('').includes('record_webhook_attempts')) {
-            loseNextRecord = false;
-            throw new Error('Connection terminated unexpectedly');
-          }
-          return answer;
-        };
-      },
+    const losing = interceptingQueryRaw(db, async (sql, run) => {
+      const answer = await run();
+      if (loseNextRecord && sql.includes('record_webhook_attempts')) {
+        loseNextRecord = false;
+        throw new Error('Connection terminated unexpectedly');
+      }
+      return answer;
     });
     // The lost answer said that a later delivery waits; the poll is a minute away.
-    const { dispatcher, close } = newDispatcher({ ...db, prisma }, { WEBHOOK_POLL_MS: '60000' });
+    const { dispatcher, close } = newDispatcher(losing, { WEBHOOK_POLL_MS: '60000' });
     dispatcher.start();
     try {
       await recorderHandingTo(db, dispatcher).record(progress(fileId, 10));
