@@ -21,7 +21,7 @@ import { toClaimedDelivery, type HandedDelivery, type WebhookHandoff } from './h
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { webhookPayload } from './webhook-payload.js';
-import { ensureWebhookSecret, signingSecrets } from './webhook-secrets.js';
+import { ensureWebhookSecret, SigningSecrets } from './webhook-secrets.js';
 
 /** What an attempt's outcome means for its delivery. */
 export function resolveAttempt(outcome: SendOutcome, attemptCount: number, schedule: number[]): DeliveryResolution {
@@ -105,6 +105,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   private sends = new Set<Promise<void>>();
   private unrecorded: { result: AttemptResult; done: (error?: unknown) => void }[] = [];
   private recording = false;
+  private readonly signingSecrets: SigningSecrets;
 
   /** `announceQueued` tells every dispatcher, of every process, that deliveries are due again. */
   constructor(
@@ -115,6 +116,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     private readonly announceQueued: () => void = () => {},
   ) {
     this.slots = new DeliverySlots(config, CLAIM_AHEAD);
+    this.signingSecrets = new SigningSecrets(prisma, log);
   }
 
   /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
@@ -308,7 +310,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       id: `evt_${delivery.eventId}`,
       url: delivery.url,
       body: webhookPayload(delivery.eventType, delivery.event),
-      secrets: signingSecrets({ ...delivery, webhookSecret: secret }),
+      secrets: await this.signingSecrets.of({ ...delivery, webhookSecret: secret }),
     });
     freeSlot();
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);

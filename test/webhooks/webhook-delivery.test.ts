@@ -315,28 +315,66 @@ describe('rotateWebhookSecret', () => {
     secret = fresh;
   });
 
-  it('rotations at once chain: the current and the previous secret are both ones handed out', async () => {
+  it('rotations at once chain: every secret they handed out signs', async () => {
     // Called directly, all in one tick, so that their reads and writes interleave for certain.
     const { prisma } = server.service.db;
     const { id: bobId } = await prisma.tenant.findUniqueOrThrow({ where: { name: 'bob' } });
     const rotations = await Promise.all(Array.from({ length: 4 }, () => rotateWebhookSecret(prisma, bobId)));
-    const secrets = rotations.map((rotated) => rotated.secret);
-    const hook = await receiver();
-    await upload(hook.url, 'rotated at once', ['FILE_COMPLETED'], bob);
-    await hook.until((received) => received.length === 1);
-    const [request] = hook.received;
+    const request = await deliveredRequest(bob, 'rotated at once');
+    expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(5);
+    expect(signingOnes(request, rotations.map((rotated) => rotated.secret))).toHaveLength(4);
+  });
+
+  it('every secret replaced within 24 hours signs, up to the four newest', async () => {
+    const carol = await server.tenant('carol');
+    const secrets = [(await graphql(server.url, carol, '{ webhookSecret }')).body.data.webhookSecret];
+    for (let i = 0; i < 3; i++) secrets.push(await rotateThroughApi(carol));
+    const afterThree = await deliveredRequest(carol, 'rotated three times');
+    expect(signingOnes(afterThree, secrets)).toEqual(secrets);
+
+    for (let i = 0; i < 3; i++) secrets.push(await rotateThroughApi(carol));
+    const afterSix = await deliveredRequest(carol, 'rotated six times');
+    expect(String(afterSix.headers['webhook-signature']).split(' ')).toHaveLength(5);
+    expect(signingOnes(afterSix, secrets)).toEqual(secrets.slice(2));
+  });
+
+  it('a replaced secret stops signing when its window ends', async () => {
+    const dave = await server.tenant('dave');
+    const first = (await graphql(server.url, dave, '{ webhookSecret }')).body.data.webhookSecret;
+    const second = await rotateThroughApi(dave);
+    const third = await rotateThroughApi(dave);
+    // As if its 24 hours had passed: the secret replaced first is the one whose window ends first.
+    await server.service.db.prisma.retiredWebhookSecret.updateMany({ where: { secret: first }, data: { signsUntil: new Date(Date.now() - 1000) } });
+    const request = await deliveredRequest(dave, 'one window over');
+    expect(signingOnes(request, [first, second, third])).toEqual([second, third]);
     expect(String(request.headers['webhook-signature']).split(' ')).toHaveLength(2);
-    const signing = secrets.filter((key) => {
-      try {
-        new Webhook(key).verify(request.body, request.headers as Record<string, string>);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(signing).toHaveLength(2);
   });
 });
+
+async function rotateThroughApi(key: string): Promise<string> {
+  const { body } = await graphql(server.url, key, 'mutation { rotateWebhookSecret { secret } }');
+  return body.data.rotateWebhookSecret.secret;
+}
+
+/** The one request a fresh receiver gets for a file of the tenant's, once it completes. */
+async function deliveredRequest(key: string, content: string) {
+  const hook = await receiver();
+  await upload(hook.url, content, ['FILE_COMPLETED'], key);
+  await hook.until((received) => received.length === 1);
+  return hook.received[0];
+}
+
+/** Those of the secrets that verify the request, by the standardwebhooks package. */
+function signingOnes(request: { body: string; headers: Record<string, unknown> }, secrets: string[]): string[] {
+  return secrets.filter((key) => {
+    try {
+      new Webhook(key).verify(request.body, request.headers as Record<string, string>);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 describe('redeliverWebhook and tenants', () => {
   it('sends a delivery again with the same webhook-id, for its owner only', async () => {

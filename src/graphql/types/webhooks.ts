@@ -90,6 +90,8 @@ const RotatedSecret = builder.objectRef<{ secret: string; previousExpiresAt: Dat
 builder.mutationField('rotateWebhookSecret', (t) =>
   t.field({
     type: RotatedSecret,
+    description:
+      'Makes a new secret. Each secret it replaces keeps signing, beside the newer ones, for 24 hours: every request carries one signature per secret, space-separated, up to the current one and the four replaced most recently.',
     resolve: (_root, _args, { tenant, services }) => rotateWebhookSecret(services.prisma, tenant.id),
   }),
 );
