@@ -23,6 +23,8 @@ export interface Config {
   jobPollMs: number;
   /** Embedded database only: how often its hot tables are vacuumed (PGlite has no autovacuum). */
   embeddedVacuumIntervalMs: number;
+  /** How long a recorded status change is kept, unless a delivery in the log names it; 0 keeps it forever. */
+  statusEventRetentionMs: number;
   logLevel: string;
   webhooks: WebhookConfig;
 }
@@ -125,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobRetryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 1_000, 0),
     jobPollMs: integer(env, 'JOB_POLL_MS', 1_000, 10),
     embeddedVacuumIntervalMs: integer(env, 'EMBEDDED_VACUUM_INTERVAL_MS', 10_000, 100),
+    statusEventRetentionMs: duration(env, 'STATUS_EVENT_RETENTION', '30d', 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',

@@ -15,6 +15,7 @@ import { readStatusesChangedSince } from './status/read-status.js';
 import { StatusRecorder } from './status/record-status-change.js';
 import { createStatusBus, topics } from './status/status-bus.js';
 import { StatusCache } from './status/status-cache.js';
+import { startStatusEventRetention } from './status/status-event-retention.js';
 import { BlobStore } from './storage/blob-store.js';
 import { startLeftoverSweeps } from './storage/leftover-sweeps.js';
 import { startDeliveryLogRetention } from './webhooks/delivery-log-retention.js';
@@ -120,6 +121,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
         sender.close();
       });
       stops.push(startDeliveryLogRetention(db, config.webhooks.logRetentionMs, webhookLog));
+      stops.push(startStatusEventRetention(db, config.statusEventRetentionMs, log));
       log.info({ workerId: worker.id, concurrency: config.workerConcurrency }, 'worker started');
     }
 

@@ -1,5 +1,5 @@
 import type { Database, PrismaClient } from '../db/database.js';
-import { startIntervalTask } from '../interval-task.js';
+import { startRetentionSweep } from '../db/retention-sweep.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -8,8 +8,6 @@ import type { Logger } from '../log.js';
  * (14 ms at most, in a sweep of 20,000), 6 ms on PostgreSQL.
  */
 const DELETE_BATCH = 500;
-
-const SWEEP_INTERVAL_MS = 60 * 60_000;
 
 /**
  * Deletes, oldest first, the settled deliveries (DELIVERED, FAILED, DISCARDED) queued more than
@@ -40,27 +38,13 @@ export async function deleteExpiredDeliveries(
   return deleted;
 }
 
-/**
- * Keeps the delivery log to WEBHOOK_LOG_RETENTION: sweeps at start, then hourly. Every status
- * change of a file with a webhook adds a delivery and an attempt, forever otherwise. 0 keeps
- * everything. Returns the stop, which ends a sweep between batches.
- */
+/** Keeps the delivery log to WEBHOOK_LOG_RETENTION: every status change of a file with a webhook adds a delivery and an attempt, forever otherwise. */
 export function startDeliveryLogRetention(db: Database, retentionMs: number, log: Logger): () => Promise<void> {
-  if (retentionMs === 0) return async () => {};
-  let stopped = false;
-  const sweep = async () => {
-    const deleted = await deleteExpiredDeliveries(db.prisma, retentionMs, { stopping: () => stopped });
-    if (deleted === 0) return;
-    log.info({ webhookDeliveries: deleted }, 'removed webhook deliveries older than WEBHOOK_LOG_RETENTION');
-    // PGlite has no autovacuum, and the embedded vacuum covers only the tables every change
-    // updates: webhook_attempt, where this deletes most, is not one of them.
-    if (db.kind === 'embedded' && !stopped) await db.prisma.$executeRawUnsafe('VACUUM webhook_delivery, webhook_attempt');
-  };
-  const stop = startIntervalTask(sweep, SWEEP_INTERVAL_MS, (error) => log.error({ err: error }, 'could not remove expired webhook deliveries'), {
-    runNow: true,
+  return startRetentionSweep(db, log, {
+    setting: 'WEBHOOK_LOG_RETENTION',
+    rows: 'webhook deliveries',
+    retentionMs,
+    deleteExpired: (stopping) => deleteExpiredDeliveries(db.prisma, retentionMs, { stopping }),
+    tables: ['webhook_delivery', 'webhook_attempt'],
   });
-  return async () => {
-    stopped = true;
-    await stop();
-  };
 }

@@ -1,15 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/auth/api-keys.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { startService } from '../../src/service.js';
 import { deleteExpiredDeliveries } from '../../src/webhooks/delivery-log-retention.js';
-import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
-import { createTestDatabase } from '../helpers/test-database.js';
-import { startTestServer, testConfig, type TestServer } from '../helpers/test-server.js';
+import { graphql } from '../helpers/graphql-client.js';
+import { age, deliveriesSettled, settledFile } from '../helpers/settled-files.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
 
 const WEBHOOK_ENV = { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' };
@@ -23,29 +17,9 @@ afterAll(async () => {
   await hook.close();
 });
 
-type Prisma = TestServer['service']['db']['prisma'];
-
-/** Waits until none of the file's deliveries is waiting or being sent. */
-async function deliveriesSettled(prisma: Prisma, fileId: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (await prisma.webhookDelivery.count({ where: { fileId, state: { in: ['PENDING', 'SENDING'] } } })) {
-    if (Date.now() > deadline) throw new Error('deliveries did not settle');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Uploads a file with a webhook and waits until each of its deliveries is settled. */
-async function fileWithSettledDeliveries(url: string, key: string, prisma: Prisma): Promise<string> {
-  const { body } = await uploadFile(url, key, 'kept or not', { variables: { webhookUrl: hook.url } });
-  const fileId = body.data.uploadFile.file.id;
-  await waitForTerminal(url, key, fileId);
-  await deliveriesSettled(prisma, fileId);
-  return fileId;
-}
-
-async function age(prisma: Prisma, fileId: string, days: number) {
-  await prisma.$executeRaw`UPDATE webhook_delivery SET created_at = now() - ${days}::int * interval '1 day' WHERE file_id = ${fileId}::uuid`;
-}
+/** A file whose deliveries are all settled. */
+const fileWithSettledDeliveries = (url: string, key: string, prisma: TestServer['service']['db']['prisma']) =>
+  settledFile(url, key, prisma, { webhookUrl: hook.url });
 
 describe('deleteExpiredDeliveries', () => {
   let server: TestServer;
@@ -64,8 +38,8 @@ describe('deleteExpiredDeliveries', () => {
       await fileWithSettledDeliveries(server.url, alice, prisma),
       await fileWithSettledDeliveries(server.url, alice, prisma),
     ];
-    await age(prisma, old, 31);
-    await age(prisma, recent, 29);
+    await age(prisma, 'webhook_delivery', old, 31);
+    await age(prisma, 'webhook_delivery', recent, 29);
     // One of the old file's deliveries is waiting for a retry: the log must keep it, and its attempts.
     const oldDeliveries = await prisma.webhookDelivery.findMany({ where: { fileId: old }, orderBy: { sequence: 'asc' } });
     expect(oldDeliveries.length).toBeGreaterThanOrEqual(3);
@@ -89,7 +63,7 @@ describe('deleteExpiredDeliveries', () => {
   it("keeps the deliveries of a file whose webhook a 410 disabled, since redelivering one turns it back on", async () => {
     const { prisma } = server.service.db;
     const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
-    await age(prisma, fileId, 31);
+    await age(prisma, 'webhook_delivery', fileId, 31);
     await prisma.file.update({ where: { id: fileId }, data: { webhookDisabledAt: new Date() } });
     const before = await prisma.webhookDelivery.count({ where: { fileId } });
 
@@ -101,7 +75,7 @@ describe('deleteExpiredDeliveries', () => {
   it('counts a redelivered delivery from its redelivery', async () => {
     const { prisma } = server.service.db;
     const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
-    await age(prisma, fileId, 31);
+    await age(prisma, 'webhook_delivery', fileId, 31);
     const last = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId }, orderBy: { sequence: 'desc' } });
     const received = hook.received.length;
     const { body } = await graphql(server.url, alice, `mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { id } }`, { id: last.id });
@@ -118,7 +92,7 @@ describe('deleteExpiredDeliveries', () => {
   it('ends between batches once told to stop', async () => {
     const { prisma } = server.service.db;
     const fileId = await fileWithSettledDeliveries(server.url, alice, prisma);
-    await age(prisma, fileId, 31);
+    await age(prisma, 'webhook_delivery', fileId, 31);
     const before = await prisma.webhookDelivery.count();
     let batches = 0;
 
@@ -126,38 +100,6 @@ describe('deleteExpiredDeliveries', () => {
 
     expect(deleted).toBe(1);
     expect(await prisma.webhookDelivery.count()).toBe(before - 1);
-  });
-});
-
-describe('the service', () => {
-  it('sweeps the delivery log when it starts, and says how much it removed', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-retention-'));
-    const database = await createTestDatabase();
-    const config = testConfig(dataDir, database.url, { ...WEBHOOK_ENV, WEBHOOK_LOG_RETENTION: '7d' });
-    try {
-      const first = await startService(config, pino({ level: 'silent' }));
-      const { key } = await createApiKey(first.db.prisma, 'alice');
-      const fileId = await fileWithSettledDeliveries(`http://127.0.0.1:${first.port}`, `Bearer ${key}`, first.db.prisma);
-      const count = await first.db.prisma.webhookDelivery.count({ where: { fileId } });
-      await age(first.db.prisma, fileId, 8);
-      await first.stop();
-
-      const lines: { msg: string; webhookDeliveries?: number }[] = [];
-      const second = await startService(config, pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) }));
-      try {
-        const deadline = Date.now() + 10_000;
-        while (!lines.some((line) => line.msg.startsWith('removed webhook deliveries')) && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        expect(lines.find((line) => line.msg.startsWith('removed webhook deliveries'))?.webhookDeliveries).toBe(count);
-        expect(await second.db.prisma.webhookDelivery.count({ where: { fileId } })).toBe(0);
-      } finally {
-        await second.stop();
-      }
-    } finally {
-      await database.drop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    }
   });
 });
 
