@@ -21,9 +21,29 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   });
 }
 
+/**
+ * Browser pollers on other origins may read every answer, errors included. The key travels in a
+ * header, never in a cookie, so a page of another origin cannot poll with a key it does not hold.
+ * ETag and Retry-After are not among the headers a browser shows a page unless told to.
+ */
+const CORS_HEADERS = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'etag, retry-after' };
+
+/** What a browser asks before it sends the Authorization (or If-None-Match) header across origins. */
+const PREFLIGHT_HEADERS = {
+  ...CORS_HEADERS,
+  'access-control-allow-methods': 'GET, HEAD',
+  'access-control-allow-headers': 'authorization, if-none-match',
+  'access-control-max-age': '86400',
+};
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...CORS_HEADERS,
+    ...headers,
+  });
   res.end(payload);
 }
 
@@ -32,8 +52,12 @@ const error = (code: string, message: string) => ({ error: { code, message } });
 /** GET /api/file/status?file_id=ID: the current status, with ETag and 304 so that idle polling is cheap. */
 export function createFileStatusRoute(deps: { statusCache: StatusCache; authenticator: ApiKeyAuthenticator }) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, { ...PREFLIGHT_HEADERS, allow: 'GET, HEAD, OPTIONS' }).end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendJson(res, 405, error('METHOD_NOT_ALLOWED', 'Use GET.'), { allow: 'GET, HEAD' });
+      sendJson(res, 405, error('METHOD_NOT_ALLOWED', 'Use GET.'), { allow: 'GET, HEAD, OPTIONS' });
       return;
     }
     const tenant = await deps.authenticator.authenticate(req.headers.authorization);
@@ -58,7 +82,7 @@ export function createFileStatusRoute(deps: { statusCache: StatusCache; authenti
     const headers: Record<string, string | number> = { etag, 'cache-control': 'private, no-cache' };
     if (!isTerminal(event.status)) headers['retry-after'] = retryAfterSeconds(event);
     if (etagMatches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, headers);
+      res.writeHead(304, { ...CORS_HEADERS, ...headers });
       res.end();
       return;
     }

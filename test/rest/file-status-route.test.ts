@@ -138,7 +138,36 @@ describe('GET /api/file/status', () => {
   it('answers 405 to other methods', async () => {
     const response = await poll(aliceFile, alice, {}, 'DELETE');
     expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('GET, HEAD');
+    expect(response.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+  });
+});
+
+describe('GET /api/file/status from a browser page of another origin', () => {
+  const origin = { origin: 'http://127.0.0.2:8080' };
+
+  it('answers the preflight for the key and the ETag, without a key', async () => {
+    const response = await poll(aliceFile, undefined, {
+      ...origin,
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'authorization, if-none-match',
+    }, 'OPTIONS');
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(response.headers.get('access-control-allow-methods')).toBe('GET, HEAD');
+    expect(response.headers.get('access-control-allow-headers')).toBe('authorization, if-none-match');
+    expect(await response.text()).toBe('');
+  });
+
+  it('lets the page read the status, the ETag and Retry-After, the 304 and the errors', async () => {
+    const completed = await poll(aliceFile, alice, origin);
+    const unchanged = await poll(aliceFile, alice, { ...origin, 'if-none-match': completed.headers.get('etag')! });
+    const unknown = await poll(crypto.randomUUID(), alice, origin);
+    const keyless = await poll(aliceFile, undefined, origin);
+    for (const [response, status] of [[completed, 200], [unchanged, 304], [unknown, 404], [keyless, 401]] as const) {
+      expect(response.status).toBe(status);
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(response.headers.get('access-control-expose-headers')).toBe('etag, retry-after');
+    }
   });
 });
 
