@@ -29,6 +29,7 @@ export interface AcceptedFile {
   size: bigint;
   sha256: string;
   createdAt: Date;
+  /** Set when the receiver answered 410 Gone: a new file's is null. */
   webhookDisabledAt: Date | null;
   status: StatusEvent;
 }

@@ -1,3 +1,4 @@
+import type { AcceptedFile } from '../../uploads/accept-upload.js';
 import { isUuid } from '../../uuid.js';
 import type { StatusEvent } from '../../status/model.js';
 import { toStatusEvent } from '../../status/status-rows.js';
@@ -6,18 +7,8 @@ import { builder } from '../builder.js';
 import { clientError } from '../errors.js';
 import { FileStatus, ProcessingStatus } from './file-status.js';
 
-export interface FileShape {
-  id: string;
-  tenantId: string;
-  filename: string;
-  mimeType: string;
-  size: bigint;
-  sha256: string;
-  createdAt: Date;
-  /** Set when the receiver answered 410 Gone (the webhooks' field of the same name). */
-  webhookDisabledAt: Date | null;
-  status?: StatusEvent | null;
-}
+/** A file as its sources give it: a row read here, or the file an upload just accepted, with its status. */
+export type FileShape = Omit<AcceptedFile, 'status'> & { status?: StatusEvent | null };
 
 export const File = builder.objectRef<FileShape>('File').implement({
   fields: (t) => ({
