@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { GraphQLUpload, type FileUpload } from 'graphql-upload-minimal';
 import type { GraphQLContext } from './context.js';
+import { clientError } from './errors.js';
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -44,13 +45,25 @@ builder.addScalarType(
   }),
 );
 
+/** A date, a time and its zone, as toISOString writes them; `Date` alone would take "2026" or "May 1". */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseDateTime(value: unknown): Date {
+  const date = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) {
+    // A GraphQLError, which Yoga shows: it masks any other error as "Unexpected error.".
+    throw clientError('BAD_USER_INPUT', 'DateTime is an ISO-8601 date and time with its zone, such as 2026-11-29T08:00:00Z');
+  }
+  return date;
+}
+
 builder.addScalarType(
   'DateTime',
   new GraphQLScalarType<Date, string>({
     name: 'DateTime',
     description: 'An ISO-8601 timestamp in UTC.',
     serialize: (value) => (value as Date).toISOString(),
-    parseValue: (value) => new Date(String(value)),
+    parseValue: parseDateTime,
   }),
 );
 

@@ -223,6 +223,52 @@ export async function redeliver(prisma: PrismaClient, tenantId: string, delivery
   });
 }
 
+/**
+ * Deliveries queued again per statement: a statement holds the embedded database while it runs.
+ */
+const REDELIVER_BATCH = 500;
+
+/**
+ * Queues again, as `redeliver` does, a tenant's deliveries that failed for good and were queued at
+ * or after `since`: what a receiver missed during an outage. Left out: those of a file whose
+ * webhook a 410 disabled (the receiver asked for no more; redelivering one by one turns it back
+ * on), and a `file.processing` delivery after which the same file and URL had a later one, so
+ * that a stale state never goes out after a newer one. Those it queues again count from now, so
+ * one that fails again meanwhile is not taken twice. Returns how many it queued.
+ */
+export async function redeliverFailed(prisma: PrismaClient, tenantId: string, since: Date): Promise<number> {
+  const startedAt = new Date();
+  let queued = 0;
+  // Where the last batch ended, in the index's order: each batch reads on from there, not again
+  // past the failures it left, nor past those it queued (their index entries stay until a vacuum).
+  let after: { createdAt: Date; id: string } = { createdAt: since, id: '00000000-0000-0000-0000-000000000000' };
+  for (;;) {
+    const [batch] = await prisma.$queryRaw<{ queued: number; lastCreatedAt: Date | null; lastId: string | null }[]>`
+      WITH batch AS (
+        SELECT d.id, d.file_id, d.url, d.sequence, d.event_type, d.created_at FROM webhook_delivery d
+        WHERE d.tenant_id = ${tenantId}::uuid AND d.state = 'FAILED'
+          AND (d.created_at, d.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid) AND d.created_at < ${startedAt}
+        ORDER BY d.created_at, d.id
+        LIMIT ${REDELIVER_BATCH}::int
+        FOR UPDATE OF d SKIP LOCKED),
+      queued AS (
+        UPDATE webhook_delivery w SET state = 'PENDING', attempt_count = 0, next_attempt_at = now(), created_at = now(),
+               discard_reason = NULL, locked_by = NULL, locked_until = NULL
+        FROM batch b JOIN file f ON f.id = b.file_id
+        WHERE w.id = b.id AND f.webhook_disabled_at IS NULL
+          AND (b.event_type <> 'file.processing' OR NOT EXISTS (
+            -- OFFSET 0: a probe of the file's deliveries each, not an anti-join over the whole log.
+            SELECT 1 FROM webhook_delivery later WHERE later.file_id = b.file_id AND later.url = b.url AND later.sequence > b.sequence
+            OFFSET 0))
+        RETURNING w.id)
+      SELECT (SELECT count(*)::int FROM queued) AS queued, last.created_at AS "lastCreatedAt", last.id::text AS "lastId"
+      FROM (SELECT NULL) AS one LEFT JOIN (SELECT created_at, id FROM batch ORDER BY created_at DESC, id DESC LIMIT 1) last ON true`;
+    queued += batch.queued;
+    if (batch.lastId === null) return queued;
+    after = { createdAt: batch.lastCreatedAt!, id: batch.lastId };
+  }
+}
+
 /** Embedded database only: at start, any delivery marked as being sent belongs to a process that died. */
 export async function releaseOrphanedDeliveries(prisma: PrismaClient): Promise<number> {
   return prisma.$executeRaw`

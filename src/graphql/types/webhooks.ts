@@ -1,5 +1,5 @@
 import { isUuid } from '../../uuid.js';
-import { redeliver } from '../../webhooks/delivery-sql.js';
+import { redeliver, redeliverFailed } from '../../webhooks/delivery-sql.js';
 import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
 import type { WebhookAttempt as AttemptRow, WebhookDelivery as DeliveryRow } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
@@ -107,6 +107,19 @@ builder.mutationField('redeliverWebhook', (t) =>
       if (!isUuid(id) || !(await redeliver(services.prisma, tenant.id, id))) throw notFound('webhook delivery');
       services.bus.publishWebhooksQueued();
       return services.prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: { attempts: { orderBy: { attemptedAt: 'asc' } } } });
+    },
+  }),
+);
+
+builder.mutationField('redeliverFailedWebhooks', (t) =>
+  t.int({
+    description:
+      'After a receiver\'s outage: sends again every delivery of yours that failed for good and was queued since `since`, with its webhook-id and a fresh retry schedule, as redeliverWebhook does. Leaves out the files whose webhook a 410 Gone disabled, and a file.processing delivery that a later one of the same file and URL followed. Returns how many were queued again.',
+    args: { since: t.arg({ type: 'DateTime', required: true }) },
+    resolve: async (_root, { since }, { tenant, services }) => {
+      const queued = await redeliverFailed(services.prisma, tenant.id, since);
+      if (queued > 0) services.bus.publishWebhooksQueued();
+      return queued;
     },
   }),
 );
