@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { processRequest } from 'graphql-upload-minimal';
 import type { Plugin } from 'graphql-yoga';
@@ -10,6 +11,20 @@ interface NodeServerContext {
 
 export function isMultipart(contentType: string | null | undefined): boolean {
   return /^multipart\/form-data\b/i.test(contentType ?? '');
+}
+
+/**
+ * graphql-upload-minimal (1.6.4, the latest) hears only the first error of its multipart parser,
+ * then destroys it; busboy may then emit a second one ("Unexpected end of form"), and an error
+ * nobody listens for ends the process. A part header over 16 KB or a NUL in a filename did that.
+ * The first error still reaches the library, which answers the request; the rest are heard here.
+ */
+function hearEveryParserError(req: IncomingMessage): void {
+  const pipe = req.pipe;
+  req.pipe = function pipeHeard<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
+    (destination as unknown as EventEmitter).on('error', () => {});
+    return pipe.call(this, destination, options) as T;
+  };
 }
 
 /**
@@ -34,6 +49,7 @@ export function useStreamingMultipart(options: {
         // Check the key before reading a byte: a stranger's upload must cost nothing.
         if (!(await options.isAuthenticated(request.headers.get('authorization')))) throw unauthenticated();
         let operations: unknown;
+        hearEveryParserError(req);
         try {
           operations = await processRequest(req, res, { maxFileSize: options.maxFileSize, maxFiles: 1, maxFieldSize: 1_000_000 });
         } catch (error) {

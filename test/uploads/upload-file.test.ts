@@ -201,6 +201,25 @@ describe('uploadFile with bad input', () => {
       /one file per request/,
     ],
     ['a body that is not multipart at all', Buffer.from('garbage without boundaries'), /Malformed multipart|Unexpected end/],
+    // Each of these made the parser fail twice, and the second failure ended the server's process.
+    [
+      'a file part whose header is over 16 KB',
+      multipartBody(boundary, [
+        { name: 'operations', value: OPERATIONS },
+        { name: 'map', value: MAP },
+        { name: '0', value: 'a', filename: 'a'.repeat(17_000) },
+      ]),
+      /No file arrived: Malformed part header/,
+    ],
+    [
+      'a NUL byte in a filename',
+      multipartBody(boundary, [
+        { name: 'operations', value: OPERATIONS },
+        { name: 'map', value: MAP },
+        { name: '0', value: 'a', filename: 'a\0b.txt' },
+      ]),
+      /No file arrived: Malformed part header/,
+    ],
   ];
   it.each(malformed)('answers %s with a clear error and stores nothing', async (_name, body, message) => {
     const before = await fileCount();
