@@ -3,6 +3,7 @@ import type { PrismaClient } from '../db/database.js';
 import type { StatusBus } from '../status/status-bus.js';
 import type { StatusCache } from '../status/status-cache.js';
 import type { UploadDeps } from '../uploads/accept-upload.js';
+import type { OperationLoaders } from './operation-loaders.js';
 
 /** What every resolver may use: the caller's tenant and the services behind the API. */
 export interface Services extends UploadDeps {
@@ -15,4 +16,6 @@ export interface Services extends UploadDeps {
 export interface GraphQLContext {
   tenant: Tenant;
   services: Services;
+  /** Batches of one operation's reads: a list of files reads their deliveries in one query, not one per file. */
+  loaders: OperationLoaders;
 }

@@ -1,11 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { Tenant } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 import { useStreamingMultipart } from './multipart-request-parser.js';
 import type { GraphQLContext, Services } from './context.js';
 import { unauthenticated } from './errors.js';
+import { createOperationLoaders } from './operation-loaders.js';
 import { useJsonBodyLimit } from './limit-json-body.js';
 import { schema } from './schema.js';
 
@@ -17,6 +22,9 @@ export interface ServerContext {
   res?: ServerResponse;
   tenant?: Tenant;
 }
+
+/** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), which the API's own deepest list query passes (6,432). */
+export const QUERY_LIMITS = { tokens: 1000, depth: 8, aliases: 15, cost: 20_000 };
 
 export function createYogaApp(services: Services, log: Logger) {
   return createYoga<ServerContext, GraphQLContext>({
@@ -34,6 +42,13 @@ export function createYogaApp(services: Services, log: Logger) {
     landingPage: false,
     graphiql: { subscriptionsProtocol: 'WS' },
     plugins: [
+      // One small document must not hold the server: each alias or nested list multiplies the
+      // work, and on the embedded database every query waits for it. The numbers are in the
+      // errors, and far above what the API's own operations need (README, "Limits").
+      maxTokensPlugin({ n: QUERY_LIMITS.tokens, exposeLimits: true }),
+      maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true }),
+      maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true }),
+      costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true }),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useStreamingMultipart({
@@ -45,7 +60,7 @@ export function createYogaApp(services: Services, log: Logger) {
     context: async (initial: YogaInitialContext & ServerContext): Promise<GraphQLContext> => {
       const tenant = initial.tenant ?? (await services.authenticator.authenticate(initial.request?.headers.get('authorization')));
       if (!tenant) throw unauthenticated();
-      return { tenant, services };
+      return { tenant, services, loaders: createOperationLoaders(services.prisma, tenant.id) };
     },
   });
 }

@@ -1,13 +1,13 @@
 import { isUuid } from '../../uuid.js';
 import { redeliver, redeliverFailed } from '../../webhooks/delivery-sql.js';
 import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
-import type { WebhookAttempt as AttemptRow, WebhookDelivery as DeliveryRow } from '../../generated/prisma/client.js';
+import type { WebhookAttempt as AttemptRow } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { notFound } from '../errors.js';
+import type { DeliveryWithAttempts } from '../operation-loaders.js';
 import { File } from './file.js';
 import { WebhookEventTypeEnum } from './upload.js';
 
-type DeliveryShape = DeliveryRow & { attempts: AttemptRow[] };
 
 const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
   values: {
@@ -28,7 +28,7 @@ const WebhookAttempt = builder.objectRef<AttemptRow>('WebhookAttempt').implement
   }),
 });
 
-const WebhookDelivery = builder.objectRef<DeliveryShape>('WebhookDelivery').implement({
+const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookDelivery').implement({
   description: 'One status event sent, or to be sent, to the webhook of a file.',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -50,12 +50,7 @@ builder.objectField(File, 'webhookDeliveries', (t) =>
   t.field({
     type: [WebhookDelivery],
     description: 'The webhook deliveries of this file, oldest first.',
-    resolve: (file, _args, { services }) =>
-      services.prisma.webhookDelivery.findMany({
-        where: { fileId: file.id, tenantId: file.tenantId },
-        include: { attempts: { orderBy: { attemptedAt: 'asc' } } },
-        orderBy: [{ sequence: 'asc' }, { createdAt: 'asc' }],
-      }),
+    resolve: (file, _args, { loaders }) => loaders.deliveriesOfFile.load(file.id),
   }),
 );
 

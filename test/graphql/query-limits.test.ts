@@ -1,0 +1,72 @@
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_LIMITS } from '../../src/graphql/yoga.js';
+import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+let server: TestServer;
+let alice: string;
+let fileId: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  alice = await server.tenant('alice');
+  const { body } = await uploadFile(server.url, alice, 'limits');
+  fileId = body.data.uploadFile.file.id;
+  await waitForTerminal(server.url, alice, fileId);
+});
+afterAll(() => server.stop());
+
+/** Asks, and says how long /healthz took while the request ran. */
+async function askWhileCheckingHealth(query: string) {
+  const asked = graphql(server.url, alice, query);
+  const started = performance.now();
+  await fetch(`${server.url}/healthz`);
+  const healthMs = performance.now() - started;
+  return { ...(await asked), healthMs };
+}
+
+describe('what one GraphQL document may ask for', () => {
+  it('refuses at once a small document that would hold the server', async () => {
+    // 100 aliases of 100 files each, with their deliveries: 6 KB that held the server for 14 s.
+    const aliases = Array.from({ length: 100 }, (_, i) => `f${i}: files(first: 100) { edges { node { id webhookDeliveries { id } } } }`);
+    const { body, healthMs } = await askWhileCheckingHealth(`{ ${aliases.join(' ')} }`);
+    expect(body.data).toBeUndefined();
+    expect(body.errors?.[0].message).toBe(`Syntax Error: Token limit of ${QUERY_LIMITS.tokens} exceeded.`);
+    expect(healthMs).toBeLessThan(500);
+  });
+
+  it(`refuses more than ${QUERY_LIMITS.aliases} aliases, without running any of them`, async () => {
+    const aliases = Array.from({ length: QUERY_LIMITS.aliases + 1 }, (_, i) => `f${i}: files(first: 100) { edges { node { id } } }`);
+    const { body } = await graphql(server.url, alice, `{ ${aliases.join(' ')} }`);
+    expect(body.data).toBeUndefined();
+    expect(body.errors?.map((error) => error.message)).toEqual([`Syntax Error: Aliases limit of ${QUERY_LIMITS.aliases} exceeded, found ${QUERY_LIMITS.aliases + 1}.`]);
+  });
+
+  it('refuses a document of too many tokens before parsing the rest, however deep it nests', async () => {
+    // 200,000 levels: parsed whole, it overflowed the stack and answered 500.
+    const { status, body } = await graphql(server.url, alice, `${'{a'.repeat(200_000)}${'}'.repeat(200_000)}`);
+    expect(status).toBeLessThan(500);
+    expect(body.errors).toEqual([{ message: `Syntax Error: Token limit of ${QUERY_LIMITS.tokens} exceeded.`, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }]);
+  });
+
+  it(`refuses a selection deeper than ${QUERY_LIMITS.depth}`, async () => {
+    const { body } = await graphql(server.url, alice, `{ ${'file(id: "x") { status { '.repeat(5)} sequence ${'} } '.repeat(5)} }`);
+    expect(body.data).toBeUndefined();
+    expect(body.errors?.map((error) => error.message)).toContain(`Syntax Error: Query depth limit of ${QUERY_LIMITS.depth} exceeded, found 11.`);
+  });
+
+  it("still answers the API's deepest operations, a handful of aliases, and introspection", async () => {
+    const deepest = await graphql(
+      server.url,
+      alice,
+      `{ a: files(first: 100) { edges { cursor node { id status { metadata } webhookDeliveries { attempts { attemptedAt error } } } } pageInfo { hasNextPage } }
+         b: file(id: "${fileId}") { filename } c: fileStatus(fileId: "${fileId}") { status } }`,
+    );
+    expect(deepest.body.errors).toBeUndefined();
+    expect(deepest.body.data.b.filename).toBe('notes.txt');
+    const introspection = await graphql(server.url, alice, getIntrospectionQuery());
+    expect(introspection.body.errors).toBeUndefined();
+    expect(introspection.body.data.__schema.queryType.name).toBe('Query');
+  });
+});
