@@ -12,6 +12,13 @@ interface Enveloped {
 }
 
 /**
+ * Operations in flight on one socket. Each holds a listener and a queue: 50,000 on one socket held
+ * the server for 20 s and a gigabyte. A page watching its files needs a handful, or one
+ * tenant-wide stream.
+ */
+export const MAX_OPERATIONS_PER_CONNECTION = 100;
+
+/**
  * graphql-ws on the HTTP server's /graphql. Operations run through Yoga's envelop, so they share
  * its plugins and context (and so its auth) with HTTP. The API key arrives in connectionParams.
  */
@@ -29,6 +36,10 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
         return true;
       },
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws counts the operation being started among them already.
+        if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_CONNECTION) {
+          return [new GraphQLError(`At most ${MAX_OPERATIONS_PER_CONNECTION} operations at once on one connection: complete one first.`, { extensions: { code: 'TOO_MANY_OPERATIONS' } })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import type { TypedEventTarget } from '@graphql-yoga/typed-event-target';
 import type { Logger } from '../log.js';
@@ -43,7 +44,11 @@ interface Resync {
  */
 export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new EventTarget(), resync?: Resync) {
   const wire = createPubSub({ eventTarget });
-  const local = createPubSub();
+  // Every subscriber of a file or a tenant listens here: 11 on one topic are not a leak, though
+  // Node warns of one on stderr past 10 per event.
+  const localTarget = new EventTarget();
+  setMaxListeners(0, localTarget);
+  const local = createPubSub({ eventTarget: localTarget as TypedEventTarget<CustomEvent> });
   const statusListeners = new Set<(event: StatusEvent) => void>();
   const hear = (event: StatusEvent): void => {
     local.publish(topics.file(event.fileId), event);

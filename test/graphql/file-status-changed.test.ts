@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
+import { MAX_OPERATIONS_PER_CONNECTION } from '../../src/graphql/websocket-server.js';
 import { STATUS_SUBSCRIPTION, collect, wsClient } from '../helpers/subscriptions.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -155,6 +156,33 @@ describe('fileStatusChanged over graphql-ws', () => {
       const watch = collect(client, { fileId: body.data.uploadFile.file.id });
       await watch.done;
       expect(watch.events.at(-1)).toMatchObject({ status: 'COMPLETED' });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it(`refuses more than ${MAX_OPERATIONS_PER_CONNECTION} operations at once on one socket, and serves it on`, async () => {
+    const client = wsClient(server.wsUrl, alice);
+    try {
+      const tenantWide = Array.from({ length: MAX_OPERATIONS_PER_CONNECTION }, () => collect(client, {}));
+      const oneTooMany = collect(client, {});
+      const refusal = await oneTooMany.done.then(() => null, (reason) => reason);
+      expect(refusal).toEqual([
+        expect.objectContaining({ message: `At most ${MAX_OPERATIONS_PER_CONNECTION} operations at once on one connection: complete one first.`, extensions: { code: 'TOO_MANY_OPERATIONS' } }),
+      ]);
+      // Once one completes, there is room again, and the streams already open still get every change.
+      tenantWide.pop()!.stop();
+      const { body } = await uploadFile(server.url, alice, 'watched by many');
+      const fileId = body.data.uploadFile.file.id;
+      const watch = collect(client, { fileId });
+      await watch.done;
+      expect(watch.errors).toEqual([]);
+      expectGapFreeToTerminal(watch.events, fileId);
+      const deadline = Date.now() + 5_000;
+      while (!tenantWide.every((stream) => stream.events.some((event) => event.fileId === fileId && event.status === 'COMPLETED'))) {
+        if (Date.now() > deadline) throw new Error('an open stream missed the change');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     } finally {
       await client.dispose();
     }
