@@ -8,6 +8,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { Tenant } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 import { useStreamingMultipart } from './multipart-request-parser.js';
+import { useOneUploadPerDocument } from './one-upload-per-document.js';
 import type { GraphQLContext, Services } from './context.js';
 import { unauthenticated } from './errors.js';
 import { createOperationLoaders } from './operation-loaders.js';
@@ -51,6 +52,7 @@ export function createYogaApp(services: Services, log: Logger) {
       costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true }),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),
+      useOneUploadPerDocument(),
       useStreamingMultipart({
         // busboy flags a file that reaches its limit, so a file of exactly MAX_UPLOAD_BYTES needs one more.
         maxFileSize: services.maxUploadBytes + 1,

@@ -7,7 +7,7 @@ import type { StatusEvent } from '../status/model.js';
 import type { StatusRecorder } from '../status/record-status-change.js';
 import type { StatusBus } from '../status/status-bus.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { FileTooLargeError, MissingFileError } from './errors.js';
+import { FileTooLargeError, IncompleteUploadError, MissingFileError } from './errors.js';
 import type { WebhookTarget } from './webhook-target.js';
 
 export interface UploadDeps {
@@ -35,6 +35,15 @@ export interface AcceptedFile {
 }
 
 /**
+ * What is kept of a name the client gave: no control characters (PostgreSQL text cannot hold a
+ * NUL, which a multipart `filename*` can carry), and at most 255 characters, never half of one.
+ */
+function storableText(given: string | undefined, fallback: string): string {
+  const cleaned = (given ?? '').replace(/[\u0000-\u001f\u007f]/g, '');
+  return Array.from(cleaned || fallback).slice(0, 255).join('');
+}
+
+/**
  * Streams an upload to disk while hashing it, then creates the file, its first status and its
  * processing job in one transaction. On any failure — too large, aborted, database down — no
  * bytes and no rows are left behind.
@@ -58,12 +67,18 @@ export async function acceptUpload(
   }
   // graphql-upload-minimal ends a stream that hits the limit as if it were complete.
   source.once('limit', () => source.destroy(new FileTooLargeError(deps.maxUploadBytes)));
-  const stored = await deps.blobs.writeStream(source);
+  let sourceFailure: unknown;
+  source.once('error', (error) => (sourceFailure = error));
+  const stored = await deps.blobs.writeStream(source).catch((error: unknown) => {
+    // The request's own failure (cut short, or malformed after the file began), not the disk's.
+    if (error === sourceFailure && !(error instanceof FileTooLargeError)) throw new IncompleteUploadError((error as Error).message);
+    throw error;
+  });
 
   const id = randomUUID();
   const incoming = deps.blobs.incomingPath(id);
-  const filename = (file.filename || 'upload').slice(0, 255);
-  const mimeType = (file.mimetype || 'application/octet-stream').slice(0, 255);
+  const filename = storableText(file.filename, 'upload');
+  const mimeType = storableText(file.mimetype, 'application/octet-stream');
   try {
     await deps.blobs.moveInto(stored.path, incoming);
     const status = await deps.prisma.$transaction(async (tx) => {

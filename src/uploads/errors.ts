@@ -8,3 +8,6 @@ export class FileTooLargeError extends Error {
 export class InvalidWebhookUrlError extends Error {}
 
 export class MissingFileError extends Error {}
+
+/** The request ended, or turned malformed, before the file's last byte. */
+export class IncompleteUploadError extends Error {}

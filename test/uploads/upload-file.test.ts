@@ -235,6 +235,70 @@ describe('uploadFile with bad input', () => {
     expect(await server.leftoverUploads()).toEqual([]);
   });
 
+  it('answers a body cut before its file ends (no closing boundary) with BAD_REQUEST and stores nothing', async () => {
+    const before = await fileCount();
+    const whole = multipartBody(boundary, [
+      { name: 'operations', value: OPERATIONS },
+      { name: 'map', value: MAP },
+      { name: '0', value: 'x'.repeat(10_000), filename: 'cut.txt' },
+    ]);
+    const result = await rawRequest(whole.subarray(0, whole.length - 2_000), {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      authorization: alice,
+      'x-graphql-yoga-csrf': '1',
+    });
+    if (result === 'aborted') throw new Error('the server dropped the connection');
+    const { errors } = JSON.parse(result.body);
+    expect(errors).toEqual([
+      expect.objectContaining({ message: 'The request ended before its file did: Unexpected end of form', extensions: expect.objectContaining({ code: 'BAD_REQUEST' }) }),
+    ]);
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('refuses uploadFile twice in one document, before storing anything', async () => {
+    const before = await fileCount();
+    const operations = JSON.stringify({
+      query: 'mutation($file: Upload!) { a: uploadFile(file: $file) { file { id } } b: uploadFile(file: $file) { file { id } } }',
+      variables: { file: null },
+    });
+    const result = await rawRequest(
+      multipartBody(boundary, [
+        { name: 'operations', value: operations },
+        { name: 'map', value: MAP },
+        { name: '0', value: 'twice', filename: 'twice.txt' },
+      ]),
+      { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: alice, 'x-graphql-yoga-csrf': '1' },
+    );
+    if (result === 'aborted') throw new Error('the server dropped the connection');
+    const body = JSON.parse(result.body);
+    expect(body.data).toBeUndefined();
+    expect(body.errors).toEqual([
+      expect.objectContaining({ message: 'Upload one file per request: uploadFile may appear once in a document.', extensions: { code: 'BAD_USER_INPUT' } }),
+    ]);
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('keeps a filename without its control characters, and cuts a long one between characters', async () => {
+    const named = async (disposition: string) => {
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${OPERATIONS}\r\n`),
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n${MAP}\r\n`),
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="0"; ${disposition}\r\nContent-Type: text/plain\r\n\r\nnamed\r\n--${boundary}--\r\n`),
+      ]);
+      const result = await rawRequest(body, { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: alice, 'x-graphql-yoga-csrf': '1' });
+      if (result === 'aborted') throw new Error('the server dropped the connection');
+      const { data, errors } = JSON.parse(result.body);
+      expect(errors).toBeUndefined();
+      return (await server.service.db.prisma.file.findUniqueOrThrow({ where: { id: data.uploadFile.file.id } })).filename;
+    };
+    // A NUL arrives percent-encoded in filename*; PostgreSQL refused it, and the client got an internal error.
+    expect(await named("filename*=UTF-8''%E2%9C%93%00x%0A.txt")).toBe('✓x.txt');
+    const emoji = '😀'.repeat(300);
+    expect(await named(`filename*=UTF-8''${encodeURIComponent(emoji)}`)).toBe('😀'.repeat(255));
+  });
+
   it('refuses a multipart request without a CSRF header, before reading it', async () => {
     const before = await fileCount();
     const form = new FormData();
