@@ -80,6 +80,8 @@ export function createUrlGuard(options: UrlGuardOptions, log: Logger) {
     }
     if (url.username || url.password) throw new UnsafeWebhookUrlError('the webhook URL must not contain credentials');
     if (!url.hostname) throw new UnsafeWebhookUrlError('the webhook URL has no host');
+    // Port 0 cannot be connected to: the request would go to the scheme's port instead.
+    if (url.port === '0') throw new UnsafeWebhookUrlError('the webhook URL must name a port from 1 to 65535');
     return url;
   }
 

@@ -60,6 +60,11 @@ describe('queries', () => {
   it.each([
     ['a cursor that is not base64 JSON', { after: '!!!' }],
     ['a cursor with a foreign shape', { after: Buffer.from('{"a":1}').toString('base64url') }],
+    [
+      // JavaScript reads the year; PostgreSQL refused it, and the client got an internal error.
+      'a cursor forged with the year -1000',
+      { after: Buffer.from(JSON.stringify(['-001000-01-01T00:00:00.000Z', '869b132a-e442-45c4-9042-aa57bf8dddda'])).toString('base64url') },
+    ],
     ['a page too large', { first: 1000 }],
     ['a negative page', { first: -1 }],
   ])('files refuses %s with BAD_USER_INPUT', async (_name, variables) => {

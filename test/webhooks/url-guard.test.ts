@@ -20,6 +20,7 @@ describe('url guard', () => {
     ['another scheme', 'ftp://127.0.0.1/hook', /must use https, not ftp/],
     ['credentials', 'https://user:pass@127.0.0.1/hook', /credentials/],
     ['not a URL', 'hook', /not an absolute URL/],
+    ['port 0, which was sent to port 443', 'https://127.0.0.1:0/hook', /port from 1 to 65535/],
     ['a name that does not resolve', 'https://no-such-host.invalid/hook', /no-such-host.invalid could not be resolved$/],
   ])('refuses %s', async (_name, url, reason) => {
     expect((await refusalOf(url)).message).toMatch(reason);

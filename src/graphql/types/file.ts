@@ -60,7 +60,8 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || !isUuid(id)) throw new Error('bad cursor');
+    // As toISOString wrote it, so within the years PostgreSQL takes: a forged year -1000 failed there.
+    if (Number.isNaN(date.getTime()) || date.toISOString() !== createdAt || !/^\d{4}-/.test(createdAt) || !isUuid(id)) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw clientError('BAD_USER_INPUT', 'The cursor "after" is not one this API gave out.');
