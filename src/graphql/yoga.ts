@@ -13,6 +13,7 @@ import type { GraphQLContext, Services } from './context.js';
 import { unauthenticated } from './errors.js';
 import { createOperationLoaders } from './operation-loaders.js';
 import { useJsonBodyLimit } from './limit-json-body.js';
+import { useQueryStringParamsCheck } from './query-string-params.js';
 import { schema } from './schema.js';
 
 const JSON_BODY_LIMIT = 1_000_000;
@@ -27,15 +28,21 @@ export interface ServerContext {
 /** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), which the API's own deepest list query passes (6,432). */
 export const QUERY_LIMITS = { tokens: 1000, depth: 8, aliases: 15, cost: 20_000 };
 
+/** An error among Yoga's log arguments goes through pino's serializer: as a plain argument it was logged as {}. */
+function yogaLogFields(args: unknown[]): { err?: unknown; args: unknown[] } {
+  const err = args.find((arg) => arg instanceof Error);
+  return err ? { err, args: args.filter((arg) => arg !== err) } : { args };
+}
+
 export function createYogaApp(services: Services, log: Logger) {
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     logging: {
-      debug: (...args) => log.debug({ args }, 'yoga'),
-      info: (...args) => log.info({ args }, 'yoga'),
-      warn: (...args) => log.warn({ args }, 'yoga'),
-      error: (...args) => log.error({ args }, 'yoga'),
+      debug: (...args) => log.debug(yogaLogFields(args), 'yoga'),
+      info: (...args) => log.info(yogaLogFields(args), 'yoga'),
+      warn: (...args) => log.warn(yogaLogFields(args), 'yoga'),
+      error: (...args) => log.error(yogaLogFields(args), 'yoga'),
     },
     multipart: false,
     maxRequestBodySize: false,
@@ -52,6 +59,7 @@ export function createYogaApp(services: Services, log: Logger) {
       costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true }),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),
+      useQueryStringParamsCheck(),
       useOneUploadPerDocument(),
       useStreamingMultipart({
         // busboy flags a file that reaches its limit, so a file of exactly MAX_UPLOAD_BYTES needs one more.
