@@ -43,8 +43,11 @@ export function useStreamingMultipart(options: {
       setRequestParser(async () => {
         // A response sent before the body was read (an error, a resolver that threw early) would
         // leave the client stalled until keep-alive timed out: read what it still sends.
+        // Unpiped first: the multipart parser, paused on a file nobody reads, would hold it back.
         res.once('finish', () => {
-          if (!req.complete) req.resume();
+          if (req.complete) return;
+          req.unpipe();
+          req.resume();
         });
         // Check the key before reading a byte: a stranger's upload must cost nothing.
         if (!(await options.isAuthenticated(request.headers.get('authorization')))) throw unauthenticated();

@@ -256,6 +256,47 @@ describe('uploadFile with bad input', () => {
     expect(await server.leftoverUploads()).toEqual([]);
   });
 
+  it('reads the rest of a large upload it refused before reading its file, so the client is answered, not reset', async () => {
+    const before = await fileCount();
+    const operations = JSON.stringify({
+      query: 'mutation($file: Upload!, $url: String) { uploadFile(file: $file, webhookUrl: $url) { file { id } } }',
+      variables: { file: null, url: 'ftp://example.com/hook' },
+    });
+    const body = multipartBody(boundary, [
+      { name: 'operations', value: operations },
+      { name: 'map', value: MAP },
+      { name: '0', value: Buffer.alloc(8 * 1024 * 1024, 'x'), filename: 'large.txt' },
+    ]);
+    // Both ends must finish: the answer, and the sending of every byte, which failed with a reset
+    // once the server stopped reading.
+    const { answer, sent } = await new Promise<{ answer: string; sent: boolean }>((resolve, reject) => {
+      let answer: string | undefined;
+      let sent = false;
+      const settle = () => answer !== undefined && sent && resolve({ answer, sent });
+      const req = http.request(
+        `${server.url}/graphql`,
+        { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, authorization: alice, 'x-graphql-yoga-csrf': '1' } },
+        (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => {
+            answer = text;
+            settle();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body, () => {
+        sent = true;
+        settle();
+      });
+    });
+    expect(sent).toBe(true);
+    expect(JSON.parse(answer).errors[0].extensions.code).toBe('INVALID_WEBHOOK_URL');
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
   it('refuses uploadFile twice in one document, before storing anything', async () => {
     const before = await fileCount();
     const operations = JSON.stringify({
