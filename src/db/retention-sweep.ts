@@ -4,6 +4,13 @@ import type { Database } from './database.js';
 
 const SWEEP_INTERVAL_MS = 60 * 60_000;
 
+/** How a sweep's batches go: their size, and the question asked between them. */
+export interface BatchOptions {
+  batchSize?: number;
+  /** Asked before each batch: true ends the sweep there. */
+  stopping?: () => boolean;
+}
+
 export interface RetentionSweep {
   /** The setting that sets the retention, named in the log. */
   setting: string;

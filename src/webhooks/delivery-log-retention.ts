@@ -1,5 +1,5 @@
 import type { Database, PrismaClient } from '../db/database.js';
-import { startRetentionSweep } from '../db/retention-sweep.js';
+import { startRetentionSweep, type BatchOptions } from '../db/retention-sweep.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -20,7 +20,7 @@ const DELETE_BATCH = 500;
 export async function deleteExpiredDeliveries(
   prisma: PrismaClient,
   retentionMs: number,
-  { batchSize = DELETE_BATCH, stopping = () => false }: { batchSize?: number; stopping?: () => boolean } = {},
+  { batchSize = DELETE_BATCH, stopping = () => false }: BatchOptions = {},
 ): Promise<number> {
   let deleted = 0;
   while (!stopping()) {
