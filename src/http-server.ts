@@ -45,7 +45,7 @@ export function createHttpServer(db: Database, services: Services, log: Logger) 
   // Uploads of a gigabyte may take minutes: no overall request deadline, only the idle one.
   server.requestTimeout = 0;
   server.timeout = 120_000;
-  const websockets = attachWebSocketServer(server, yoga, services);
+  const websockets = attachWebSocketServer(server, yoga, services, log);
 
   return {
     async listen(port: number, host: string): Promise<number> {

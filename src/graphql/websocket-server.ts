@@ -3,6 +3,7 @@ import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { Tenant } from '../auth/api-keys.js';
+import type { Logger } from '../log.js';
 import type { Services } from './context.js';
 import type { YogaApp } from './yoga.js';
 
@@ -22,7 +23,7 @@ export const MAX_OPERATIONS_PER_CONNECTION = 100;
  * graphql-ws on the HTTP server's /graphql. Operations run through Yoga's envelop, so they share
  * its plugins and context (and so its auth) with HTTP. The API key arrives in connectionParams.
  */
-export function attachWebSocketServer(server: Server, yoga: YogaApp, services: Services) {
+export function attachWebSocketServer(server: Server, yoga: YogaApp, services: Services, log: Logger) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1_000_000 });
   const disposable = useServer<Record<string, unknown> | undefined, { tenant?: Tenant }>(
     {
@@ -69,6 +70,12 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
     },
     wss,
   );
+  // A socket's errors (a message over maxPayload, a broken frame) are ws closing it with the
+  // fitting code. graphql-ws would print each with its stack on stderr, outside the JSON logs.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => log.warn({ reason: error.message }, 'closed a WebSocket after a protocol error'));
+  });
   return {
     async close() {
       for (const client of wss.clients) client.close(1001, 'Going away');

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { MAX_OPERATIONS_PER_CONNECTION } from '../../src/graphql/websocket-server.js';
 import { STATUS_SUBSCRIPTION, collect, wsClient } from '../helpers/subscriptions.js';
@@ -185,6 +186,20 @@ describe('fileStatusChanged over graphql-ws', () => {
       }
     } finally {
       await client.dispose();
+    }
+  });
+
+  it('closes a socket that sends a message over 1 MB with 1009, printing nothing outside the JSON logs', async () => {
+    const printed = vi.spyOn(console, 'error');
+    try {
+      const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: alice, padding: 'x'.repeat(1_100_000) } }));
+      expect(await closed).toBe(1009);
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
     }
   });
 
