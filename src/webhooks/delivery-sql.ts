@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/database.js';
+import { Prisma } from '../generated/prisma/client.js';
 import type { Logger } from '../log.js';
 import type { StatusEvent } from '../status/model.js';
 import { toStatusEvent, type StatusRow } from '../status/status-rows.js';
@@ -196,6 +197,13 @@ export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: stri
 }
 
 /**
+ * What queuing a delivery again sets, for one redelivery or many: due now with a fresh retry
+ * schedule, and counted by the log's retention from now.
+ */
+const QUEUED_AGAIN = Prisma.sql`state = 'PENDING', attempt_count = 0, next_attempt_at = now(), created_at = now(),
+  discard_reason = NULL, locked_by = NULL, locked_until = NULL`;
+
+/**
  * Queues a delivery again, with the same webhook-id and a fresh retry schedule. Asking for it
  * again re-enables a webhook that a 410 disabled: the owner says the receiver is back. A delivery
  * being sent is left as it is.
@@ -213,13 +221,9 @@ export async function redeliver(prisma: PrismaClient, tenantId: string, delivery
       FOR NO KEY UPDATE`;
     if (!file) return false;
     if (file.webhookDisabled) await tx.file.update({ where: { id: file.id }, data: { webhookDisabledAt: null } });
-    // Queued again: the log's retention counts from now.
-    const queued = await tx.webhookDelivery.updateMany({
-      where: { id: deliveryId, state: { not: 'SENDING' } },
-      data: { state: 'PENDING', attemptCount: 0, nextAttemptAt: new Date(), createdAt: new Date(), discardReason: null, lockedBy: null, lockedUntil: null },
-    });
+    const queued = await tx.$executeRaw`UPDATE webhook_delivery SET ${QUEUED_AGAIN} WHERE id = ${deliveryId}::uuid AND state <> 'SENDING'`;
     // None: being sent, or deleted by the log's retention since it was looked up.
-    return queued.count === 1 || (await tx.webhookDelivery.count({ where: { id: deliveryId } })) === 1;
+    return queued === 1 || (await tx.webhookDelivery.count({ where: { id: deliveryId } })) === 1;
   });
 }
 
@@ -252,8 +256,7 @@ export async function redeliverFailed(prisma: PrismaClient, tenantId: string, si
         LIMIT ${REDELIVER_BATCH}::int
         FOR UPDATE OF d SKIP LOCKED),
       queued AS (
-        UPDATE webhook_delivery w SET state = 'PENDING', attempt_count = 0, next_attempt_at = now(), created_at = now(),
-               discard_reason = NULL, locked_by = NULL, locked_until = NULL
+        UPDATE webhook_delivery w SET ${QUEUED_AGAIN}
         FROM batch b JOIN file f ON f.id = b.file_id
         WHERE w.id = b.id AND f.webhook_disabled_at IS NULL
           AND (b.event_type <> 'file.processing' OR NOT EXISTS (
