@@ -52,7 +52,7 @@ export function createYogaApp(services: Services, log: Logger) {
     plugins: [
       // One small document must not hold the server: each alias or nested list multiplies the
       // work, and on the embedded database every query waits for it. The numbers are in the
-      // errors, and far above what the API's own operations need (README, "Limits").
+      // errors, and far above what the API's own operations need (README, "API").
       maxTokensPlugin({ n: QUERY_LIMITS.tokens, exposeLimits: true }),
       maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true }),
       maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true }),

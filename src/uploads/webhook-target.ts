@@ -35,17 +35,18 @@ export async function parseWebhookTarget(
   }
   if (!parsed.hostname) throw new InvalidWebhookUrlError('The webhook URL has no host.');
   // Percent-encoding can triple what was counted above: what is stored and sent is this.
-  if (parsed.toString().length > MAX_URL_LENGTH) {
+  const normalized = parsed.toString();
+  if (normalized.length > MAX_URL_LENGTH) {
     throw new InvalidWebhookUrlError(`The webhook URL is longer than ${MAX_URL_LENGTH} characters once encoded.`);
   }
   if (events && events.length === 0) {
     throw new InvalidWebhookUrlError('webhookEvents is empty: name at least one event type, or leave it out for all three.');
   }
   try {
-    await checkUrl(parsed.toString());
+    await checkUrl(normalized);
   } catch (error) {
     throw new InvalidWebhookUrlError(`The webhook URL was refused: ${(error as Error).message}.`);
   }
   const chosen = events ? [...new Set(events)] : [...WEBHOOK_EVENT_TYPES];
-  return { url: parsed.toString(), events: chosen };
+  return { url: normalized, events: chosen };
 }

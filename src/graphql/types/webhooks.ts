@@ -8,7 +8,6 @@ import type { DeliveryWithAttempts } from '../operation-loaders.js';
 import { File } from './file.js';
 import { WebhookEventTypeEnum } from './upload.js';
 
-
 const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
   values: {
     PENDING: { description: 'Waiting for its first or next attempt.' },
