@@ -4,6 +4,7 @@ import './types/file-status.js';
 import './types/file.js';
 import './types/upload.js';
 import './types/webhooks.js';
+import './types/webhook-delivery-log.js';
 
 export const schema = builder.toSchema();
 

@@ -4,8 +4,9 @@ import type { StatusEvent } from '../../status/model.js';
 import { toStatusEvent } from '../../status/status-rows.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
-import { clientError } from '../errors.js';
+import { decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
 import { FileStatus, ProcessingStatus } from './file-status.js';
+import { PageInfo, type Connection } from './page-info.js';
 
 /** A file as its sources give it: a row read here, or the file an upload just accepted, with its status. */
 export type FileShape = Omit<AcceptedFile, 'status'> & { status?: StatusEvent | null };
@@ -25,15 +26,6 @@ export const File = builder.objectRef<FileShape>('File').implement({
   }),
 });
 
-const PageInfo = builder
-  .objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo')
-  .implement({
-    fields: (t) => ({
-      hasNextPage: t.exposeBoolean('hasNextPage'),
-      endCursor: t.exposeString('endCursor', { nullable: true }),
-    }),
-  });
-
 const FileEdge = builder.objectRef<{ cursor: string; node: FileShape }>('FileEdge').implement({
   fields: (t) => ({
     cursor: t.exposeString('cursor'),
@@ -41,32 +33,12 @@ const FileEdge = builder.objectRef<{ cursor: string; node: FileShape }>('FileEdg
   }),
 });
 
-const FileConnection = builder
-  .objectRef<{ edges: { cursor: string; node: FileShape }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>('FileConnection')
-  .implement({
-    fields: (t) => ({
-      edges: t.field({ type: [FileEdge], resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-    }),
-  });
-
-const MAX_PAGE = 100;
-
-function encodeCursor(file: FileShape): string {
-  return Buffer.from(JSON.stringify([file.createdAt.toISOString(), file.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const date = new Date(createdAt);
-    // As toISOString wrote it, so within the years PostgreSQL takes: a forged year -1000 failed there.
-    if (Number.isNaN(date.getTime()) || date.toISOString() !== createdAt || !/^\d{4}-/.test(createdAt) || !isUuid(id)) throw new Error('bad cursor');
-    return { createdAt: date, id };
-  } catch {
-    throw clientError('BAD_USER_INPUT', 'The cursor "after" is not one this API gave out.');
-  }
-}
+const FileConnection = builder.objectRef<Connection<FileShape>>('FileConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [FileEdge], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+  }),
+});
 
 builder.queryField('file', (t) =>
   t.field({
@@ -92,13 +64,12 @@ builder.queryField('files', (t) =>
       status: t.arg({ type: ProcessingStatus }),
     },
     resolve: async (_root, args, { tenant, services }) => {
-      const first = args.first ?? 20;
-      if (first < 0 || first > MAX_PAGE) throw clientError('BAD_USER_INPUT', `first must be between 0 and ${MAX_PAGE}.`);
+      const first = pageSize(args.first);
       const where: Prisma.FileWhereInput = { tenantId: tenant.id };
       if (args.status) where.status = { status: args.status };
       if (args.after) {
-        const { createdAt, id } = decodeCursor(args.after);
-        where.OR = [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }];
+        const { at, id } = decodeCursor(args.after);
+        where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }];
       }
       const rows = await services.prisma.file.findMany({
         where,
@@ -106,9 +77,8 @@ builder.queryField('files', (t) =>
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: first + 1,
       });
-      const nodes = rows.slice(0, first).map((row) => ({ ...row, status: row.status && toStatusEvent(row.status) }));
-      const edges = nodes.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      const files = rows.map((row) => ({ ...row, status: row.status && toStatusEvent(row.status) }));
+      return toConnection(files, first, (file) => ({ at: file.createdAt, id: file.id }));
     },
   }),
 );

@@ -8,7 +8,7 @@ import type { DeliveryWithAttempts } from '../operation-loaders.js';
 import { File } from './file.js';
 import { WebhookEventTypeEnum } from './upload.js';
 
-const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
+export const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
   values: {
     PENDING: { description: 'Waiting for its first or next attempt.' },
     SENDING: { description: 'An attempt is in flight.' },
@@ -27,10 +27,11 @@ const WebhookAttempt = builder.objectRef<AttemptRow>('WebhookAttempt').implement
   }),
 });
 
-const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookDelivery').implement({
+export const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookDelivery').implement({
   description: 'One status event sent, or to be sent, to the webhook of a file.',
   fields: (t) => ({
     id: t.exposeID('id'),
+    file: t.field({ type: File, resolve: async (d, _args, { loaders }) => (await loaders.file.load(d.fileId))! }),
     eventId: t.id({ description: 'The `webhook-id` header: the same on every attempt.', resolve: (d) => `evt_${d.eventId}` }),
     eventType: t.field({ type: WebhookEventTypeEnum, resolve: (d) => d.eventType as 'file.processing' }),
     sequence: t.exposeInt('sequence'),
@@ -41,6 +42,11 @@ const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookDelivery
       description: 'Why it was discarded (superseded, or the webhook disabled), or why it failed with attempts left (410 Gone).',
     }),
     attempts: t.field({ type: [WebhookAttempt], resolve: (d) => d.attempts }),
+    queuedAt: t.field({
+      type: 'DateTime',
+      description: 'When it was queued: at its status change, or at its latest redelivery.',
+      resolve: (d) => d.createdAt,
+    }),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (d.state === 'PENDING' ? d.nextAttemptAt : null) }),
   }),
 });

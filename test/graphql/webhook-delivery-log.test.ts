@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql } from '../helpers/graphql-client.js';
+import { settledFile } from '../helpers/settled-files.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+
+const DELIVERIES = `query($state: WebhookDeliveryState, $since: DateTime, $first: Int, $after: String) {
+  webhookDeliveries(state: $state, since: $since, first: $first, after: $after) {
+    edges { cursor node { id eventId eventType state queuedAt url file { id filename } attempts { responseStatus } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+interface Page {
+  edges: { cursor: string; node: { id: string; eventId: string; eventType: string; state: string; queuedAt: string; file: { id: string }; attempts: { responseStatus: number | null }[] } }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+let server: TestServer;
+let alice: string;
+let bob: string;
+let up: Awaited<ReturnType<typeof startReceiver>>;
+let down: Awaited<ReturnType<typeof startReceiver>>;
+
+beforeAll(async () => {
+  server = await startTestServer({
+    WEBHOOK_ALLOW_HTTP: 'true',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    WEBHOOK_RETRY_SCHEDULE: '0,50ms',
+    WEBHOOK_POLL_MS: '50',
+  });
+  alice = await server.tenant('alice');
+  bob = await server.tenant('bob');
+  up = await startReceiver(answer(204));
+  down = await startReceiver(answer(500));
+});
+afterAll(async () => {
+  await Promise.all([up?.close(), down?.close()]);
+  await server?.stop();
+});
+
+async function page(key: string, variables: Record<string, unknown>): Promise<Page> {
+  const { body } = await graphql(server.url, key, DELIVERIES, variables);
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data.webhookDeliveries;
+}
+
+const completedTo = (receiver: { url: string }) => ({ webhookUrl: receiver.url, webhookEvents: ['FILE_COMPLETED'] });
+
+describe('webhookDeliveries', () => {
+  it("pages through the caller's deliveries of every file, the latest queued first, and no other tenant's", async () => {
+    const { prisma } = server.service.db;
+    const since = new Date().toISOString();
+    const files = [];
+    for (let i = 0; i < 3; i++) files.push(await settledFile(server.url, alice, prisma, completedTo(up)));
+    const bobs = await settledFile(server.url, bob, prisma, completedTo(up));
+
+    const first = await page(alice, { since, first: 2 });
+    expect(first.edges.map((edge) => edge.node.file.id)).toEqual([files[2], files[1]]);
+    expect(first.pageInfo).toEqual({ hasNextPage: true, endCursor: first.edges[1].cursor });
+    const second = await page(alice, { since, first: 2, after: first.pageInfo.endCursor });
+    expect(second.edges.map((edge) => edge.node.file.id)).toEqual([files[0]]);
+    expect(second.pageInfo).toEqual({ hasNextPage: false, endCursor: second.edges[0].cursor });
+
+    const node = second.edges[0].node;
+    const row = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId: files[0] } });
+    expect(node).toEqual({
+      id: row.id,
+      eventId: `evt_${row.eventId}`,
+      eventType: 'FILE_COMPLETED',
+      state: 'DELIVERED',
+      queuedAt: row.createdAt.toISOString(),
+      url: up.url,
+      file: { id: files[0], filename: 'notes.txt' },
+      attempts: [{ responseStatus: 204 }],
+    });
+    // Bob's page holds his one file. A cursor is only a position: one after every delivery leads
+    // him to his own, never to alice's, which lie behind it too.
+    expect((await page(bob, { since })).edges.map((edge) => edge.node.file.id)).toEqual([bobs]);
+    const later = Buffer.from(JSON.stringify([new Date(Date.now() + 60_000).toISOString(), randomUUID()])).toString('base64url');
+    expect((await page(bob, { since, after: later })).edges.map((edge) => edge.node.file.id)).toEqual([bobs]);
+    expect((await page(alice, { since, after: later })).edges.map((edge) => edge.node.file.id)).toEqual([...files].reverse());
+  });
+
+  it('answers what failed while a receiver was down, by state and since, until it is sent again', async () => {
+    const { prisma } = server.service.db;
+    const before = await settledFile(server.url, alice, prisma, completedTo(down));
+    const since = new Date().toISOString();
+    const failed = [await settledFile(server.url, alice, prisma, completedTo(down)), await settledFile(server.url, alice, prisma, completedTo(down))];
+    const delivered = await settledFile(server.url, alice, prisma, completedTo(up));
+
+    const failures = await page(alice, { state: 'FAILED', since });
+    expect(failures.edges.map((edge) => edge.node.file.id)).toEqual([failed[1], failed[0]]);
+    expect(failures.edges.every((edge) => edge.node.attempts.length === 2 && edge.node.attempts.every((a) => a.responseStatus === 500))).toBe(true);
+    expect((await page(alice, { state: 'DELIVERED', since })).edges.map((edge) => edge.node.file.id)).toEqual([delivered]);
+    expect((await page(alice, { state: 'FAILED' })).edges.map((edge) => edge.node.file.id)).toContain(before);
+
+    down.reply = answer(204);
+    const { body } = await graphql(server.url, alice, 'mutation($since: DateTime!) { redeliverFailedWebhooks(since: $since) }', { since });
+    expect(body).toEqual({ data: { redeliverFailedWebhooks: 2 } });
+    await down.until((received) => received.filter((request) => request.headers['webhook-id'] === failures.edges[0].node.eventId).length === 3);
+    await expect.poll(async () => (await page(alice, { state: 'FAILED', since })).edges, { timeout: 10_000 }).toEqual([]);
+    // Queued again, so now the latest queued: first on the page.
+    const latest = await page(alice, { first: 2 });
+    expect(latest.edges.map((edge) => edge.node.file.id).sort()).toEqual([...failed].sort());
+    down.reply = answer(500);
+  });
+
+  it('refuses a page size, cursor, state or since it cannot use, and a caller without a key', async () => {
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [{ first: -1 }, /first must be between 0 and 100/],
+      [{ first: 101 }, /first must be between 0 and 100/],
+      [{ after: 'not a cursor' }, /The cursor "after" is not one this API gave out/],
+      [{ after: Buffer.from(JSON.stringify(['-001000-01-01T00:00:00.000Z', '00000000-0000-4000-8000-000000000000'])).toString('base64url') }, /not one this API gave out/],
+      [{ after: Buffer.from(JSON.stringify(['2026-11-29T08:00:00.000Z', "'; DROP TABLE webhook_delivery; --"])).toString('base64url') }, /not one this API gave out/],
+      [{ state: 'LOST' }, /Value "LOST" does not exist in "WebhookDeliveryState" enum/],
+      [{ since: 'yesterday' }, /DateTime is an ISO-8601 date and time with its zone/],
+    ];
+    for (const [variables, message] of refusals) {
+      const { body } = await graphql(server.url, alice, DELIVERIES, variables);
+      expect(body.errors?.[0].message, JSON.stringify(variables)).toMatch(message);
+      expect(body.data?.webhookDeliveries ?? null).toBeNull();
+    }
+    expect((await page(alice, { first: 0 })).edges).toEqual([]);
+    expect(await server.service.db.prisma.webhookDelivery.count()).toBeGreaterThan(0);
+    const keyless = await graphql(server.url, '', DELIVERIES, {});
+    expect(keyless.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    expect(keyless.body.data ?? null).toBeNull();
+  });
+});
