@@ -1,16 +1,12 @@
 import DataLoader from 'dataloader';
 import type { PrismaClient } from '../db/database.js';
 import type { WebhookAttempt, WebhookDelivery } from '../generated/prisma/client.js';
-import { toStatusEvent } from '../status/status-rows.js';
-import type { FileShape } from './types/file.js';
 
 export type DeliveryWithAttempts = WebhookDelivery & { attempts: WebhookAttempt[] };
 
 export interface OperationLoaders {
   /** A tenant's file's webhook deliveries, oldest first, each with its attempts in order. */
   deliveriesOfFile: DataLoader<string, DeliveryWithAttempts[]>;
-  /** A tenant's file by id, with its status; null for another tenant's or no file. */
-  file: DataLoader<string, FileShape | null>;
 }
 
 /** Made for each operation, so that nothing read is kept past it, nor shared between tenants. */
@@ -25,11 +21,6 @@ export function createOperationLoaders(prisma: PrismaClient, tenantId: string): 
       const byFile = new Map<string, DeliveryWithAttempts[]>(fileIds.map((fileId) => [fileId, []]));
       for (const delivery of deliveries) byFile.get(delivery.fileId)!.push(delivery);
       return fileIds.map((fileId) => byFile.get(fileId)!);
-    }),
-    file: new DataLoader(async (fileIds) => {
-      const rows = await prisma.file.findMany({ where: { id: { in: [...fileIds] }, tenantId }, include: { status: true } });
-      const byId = new Map(rows.map((row) => [row.id, { ...row, status: row.status && toStatusEvent(row.status) }]));
-      return fileIds.map((fileId) => byId.get(fileId) ?? null);
     }),
   };
 }

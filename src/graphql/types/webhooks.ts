@@ -31,7 +31,9 @@ export const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookD
   description: 'One status event sent, or to be sent, to the webhook of a file.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    file: t.field({ type: File, resolve: async (d, _args, { loaders }) => (await loaders.file.load(d.fileId))! }),
+    // An id, not the File: File.webhookDeliveries back to it would let one document nest a file's
+    // whole log inside each of its deliveries, again and again.
+    fileId: t.exposeID('fileId'),
     eventId: t.id({ description: 'The `webhook-id` header: the same on every attempt.', resolve: (d) => `evt_${d.eventId}` }),
     eventType: t.field({ type: WebhookEventTypeEnum, resolve: (d) => d.eventType as 'file.processing' }),
     sequence: t.exposeInt('sequence'),
