@@ -51,7 +51,7 @@ class LiveQueue {
   }
 }
 
-/** Hears each stream open, and let go of its subscription: the metrics count those open. */
+/** Told when a stream opens and when it lets go of its subscription: the metrics count those open. */
 export interface WatchObserver {
   opened(): void;
   closed(): void;
