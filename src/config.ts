@@ -26,7 +26,16 @@ export interface Config {
   /** How long a recorded status change is kept, unless a delivery in the log names it; 0 keeps it forever. */
   statusEventRetentionMs: number;
   logLevel: string;
+  /** Operators' metrics, on a listener of their own: never on the public API port. */
+  metrics: MetricsConfig;
   webhooks: WebhookConfig;
+}
+
+export interface MetricsConfig {
+  /** Port of the Prometheus listener (`GET /metrics`); null: no listener, no metrics. @default null */
+  port: number | null;
+  /** Address of that listener. @default 127.0.0.1 */
+  host: string;
 }
 
 export interface WebhookConfig {
@@ -96,6 +105,21 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: string, minMs:
   return value;
 }
 
+/**
+ * METRICS_PORT: unset or empty turns metrics off. Unlike PORT it has no 0 (a port picked at
+ * random is one a scraper cannot find), and it may not be the API's, where tenants would reach it.
+ */
+function metricsPort(env: NodeJS.ProcessEnv, apiPort: number, role: Role): number | null {
+  const raw = env.METRICS_PORT;
+  if (raw === undefined || raw.trim() === '') return null;
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 1 && value <= 65535)) throw new ConfigError(`METRICS_PORT must be a port from 1 to 65535, got "${raw}"`);
+  if (role !== 'worker' && value === apiPort) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (${apiPort}): metrics are for operators, not on the public API port`);
+  }
+  return value;
+}
+
 function role(raw: string | undefined): Role {
   const value = raw || 'all';
   if (value !== 'api' && value !== 'worker' && value !== 'all') {
@@ -110,10 +134,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('DATABASE_URL must be a postgresql:// URL');
   }
   const webhookConcurrency = integer(env, 'WEBHOOK_CONCURRENCY', 64, 1);
+  const port = integer(env, 'PORT', 4000);
+  const processRole = role(env.ROLE);
   const config: Config = {
-    port: integer(env, 'PORT', 4000),
+    port,
     host: env.HOST || '0.0.0.0',
-    role: role(env.ROLE),
+    role: processRole,
     dataDir: path.resolve(env.DATA_DIR || './data'),
     databaseUrl,
     maxUploadBytes: integer(env, 'MAX_UPLOAD_BYTES', 1024 ** 3, 1),
@@ -129,6 +155,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedVacuumIntervalMs: integer(env, 'EMBEDDED_VACUUM_INTERVAL_MS', 10_000, 100),
     statusEventRetentionMs: duration(env, 'STATUS_EVENT_RETENTION', '30d', 3_600_000),
     logLevel: env.LOG_LEVEL || 'info',
+    metrics: {
+      port: metricsPort(env, port, processRole),
+      host: env.METRICS_HOST || '127.0.0.1',
+    },
     webhooks: {
       allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
       allowedCidrs: (env.WEBHOOK_ALLOWED_CIDRS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),

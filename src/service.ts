@@ -7,6 +7,8 @@ import { applyMigrations } from './db/migrate.js';
 import type { Services } from './graphql/context.js';
 import { createHttpServer } from './http-server.js';
 import { withoutStackTraces, type Logger } from './log.js';
+import { createMetricsServer } from './metrics/metrics-server.js';
+import { createServiceMetrics } from './metrics/service-metrics.js';
 import { PROCESS_FILE_TASK, processFileTask } from './processing/process-file.js';
 import { releaseOrphanedLeases } from './queue/job-sql.js';
 import { Worker } from './queue/worker.js';
@@ -27,6 +29,8 @@ import { createUrlGuard } from './webhooks/url-guard.js';
 export interface RunningService {
   /** The port the API listens on; null for ROLE=worker. */
   port: number | null;
+  /** The port the metrics listen on; null when METRICS_PORT is unset. */
+  metricsPort: number | null;
   db: Database;
   services: Services;
   stop(): Promise<void>;
@@ -59,12 +63,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
     // Only the API has watchers to catch up after a bus outage; a worker's dispatcher polls anyway.
     const resync = config.role === 'worker' ? undefined : { changedSince: (since: Date) => readStatusesChangedSince(db.prisma, since), log };
     const bus = createStatusBus(busTarget?.target, resync);
+    const metrics = config.metrics.port === null ? null : createServiceMetrics(db.prisma, log);
     const blobs = new BlobStore(config.dataDir);
     const stopSweeps = await startLeftoverSweeps(db, blobs, log);
     stops.push(async () => stopSweeps());
     // PostgreSQL runs statements side by side, on a pool of 10 connections that the worker, the
     // dispatcher and the API share; the embedded database runs one at a time.
-    const status = new StatusRecorder(db.prisma, bus, db.kind === 'postgres' ? 4 : 1);
+    const status = new StatusRecorder(db.prisma, bus, db.kind === 'postgres' ? 4 : 1, metrics?.statusRecorded);
     // The webhook engine's logs hold no stack trace (the issue's promise: no server paths).
     const webhookLog = withoutStackTraces(log);
     const guard = createUrlGuard(config.webhooks, webhookLog);
@@ -78,6 +83,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       jobMaxAttempts: config.jobMaxAttempts,
       checkWebhookUrl: guard.check,
       statusCache: new StatusCache(db.prisma, bus),
+      watchObserver: metrics?.watches,
     };
     stops.push(async () => services.statusCache.close());
 
@@ -106,7 +112,14 @@ export async function startService(config: Config, log: Logger): Promise<Running
         connectTimeoutMs: config.webhooks.connectTimeoutMs,
         maxSocketsPerHost: config.webhooks.concurrencyPerHost,
       });
-      const dispatcher = new WebhookDispatcher(db.prisma, sender, config.webhooks, webhookLog, () => bus.publishWebhooksQueued());
+      const dispatcher = new WebhookDispatcher(
+        db.prisma,
+        sender,
+        config.webhooks,
+        webhookLog,
+        () => bus.publishWebhooksQueued(),
+        metrics?.deliveries,
+      );
       status.handWebhooksTo(dispatcher);
       // Any status change may have queued a delivery (the database's outbox trigger decides), and
       // not every one is handed over: this process's when the dispatcher is full, other processes'.
@@ -132,7 +145,15 @@ export async function startService(config: Config, log: Logger): Promise<Running
       stops.push(() => server.close());
       log.info({ port, role: config.role, database: db.kind }, 'listening');
     }
-    return { port, db, services, stop };
+
+    let metricsPort: number | null = null;
+    if (metrics && config.metrics.port !== null) {
+      const metricsServer = createMetricsServer(metrics.registry, log);
+      metricsPort = await metricsServer.listen(config.metrics.port, config.metrics.host);
+      stops.push(() => metricsServer.close());
+      log.info({ metricsPort, host: config.metrics.host }, 'metrics listening');
+    }
+    return { port, metricsPort, db, services, stop };
   } catch (error) {
     await stop();
     throw error;

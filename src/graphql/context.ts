@@ -2,6 +2,7 @@ import type { ApiKeyAuthenticator, Tenant } from '../auth/api-keys.js';
 import type { PrismaClient } from '../db/database.js';
 import type { StatusBus } from '../status/status-bus.js';
 import type { StatusCache } from '../status/status-cache.js';
+import type { WatchObserver } from '../status/watch-status.js';
 import type { UploadDeps } from '../uploads/accept-upload.js';
 import type { OperationLoaders } from './operation-loaders.js';
 
@@ -11,6 +12,8 @@ export interface Services extends UploadDeps {
   bus: StatusBus;
   authenticator: ApiKeyAuthenticator;
   statusCache: StatusCache;
+  /** Counts the subscriptions open, when metrics are on. */
+  watchObserver?: WatchObserver;
 }
 
 export interface GraphQLContext {

@@ -106,3 +106,30 @@ export async function releaseJobsNotRunning(prisma: PrismaClient, workerId: stri
     UPDATE job SET locked_by = NULL, locked_until = NULL, attempts = attempts - 1
     WHERE locked_by = ${workerId} AND id <> ALL(${running}::bigint[])`;
 }
+
+/** The queue as an operator watches it. */
+export interface QueueBacklog {
+  /** Due and held by no live worker: waiting for a claim. */
+  ready: number;
+  /** Waiting for their retry's backoff. */
+  scheduled: number;
+  /** Leased to a live worker. */
+  running: number;
+  /** How long the longest-waiting ready job has been due; 0 when none is. */
+  oldestReadySeconds: number;
+}
+
+/**
+ * The queue's jobs by state, for the metrics. The table holds only jobs not yet finished (a
+ * finished one is deleted), so one pass over it is the queue's length, not its history.
+ */
+export async function readQueueBacklog(prisma: PrismaClient): Promise<QueueBacklog> {
+  const [backlog] = await prisma.$queryRaw<QueueBacklog[]>`
+    SELECT
+      count(*) FILTER (WHERE NOT leased AND run_at <= now())::int AS ready,
+      count(*) FILTER (WHERE NOT leased AND run_at > now())::int AS scheduled,
+      count(*) FILTER (WHERE leased)::int AS running,
+      coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE NOT leased AND run_at <= now())), 0)::float8 AS "oldestReadySeconds"
+    FROM (SELECT run_at, coalesce(locked_until >= now(), false) AS leased FROM job) AS jobs`;
+  return backlog;
+}

@@ -135,10 +135,12 @@ export class StatusRecorder {
   private batchesInFlight = 0;
   private webhookHandoff: WebhookHandoff | null = null;
 
+  /** `onPublished` hears each change this process recorded, once (the metrics count them). */
   constructor(
     private readonly prisma: PrismaClient,
     private readonly bus: StatusBus,
     private readonly concurrentBatches = 1,
+    private readonly onPublished: (event: StatusEvent) => void = () => {},
   ) {}
 
   /**
@@ -241,6 +243,7 @@ export class StatusRecorder {
   /** After the commit: tell subscribers, and through them the webhook dispatcher. */
   publish(event: StatusEvent): void {
     this.bus.publishStatus(event);
+    this.onPublished(event);
   }
 }
 

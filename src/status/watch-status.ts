@@ -51,9 +51,16 @@ class LiveQueue {
   }
 }
 
+/** Told when a stream opens and when it lets go of its subscription: the metrics count those open. */
+export interface WatchObserver {
+  opened(): void;
+  closed(): void;
+}
+
 interface WatchDeps {
   prisma: PrismaClient;
   bus: StatusBus;
+  watchObserver?: WatchObserver;
 }
 
 /**
@@ -70,6 +77,7 @@ function orderedEvents(
 ): AsyncGenerator<StatusEvent> {
   const queue = new LiveQueue();
   const live = deps.bus.pubsub.subscribe(topic)[Symbol.asyncIterator]();
+  deps.watchObserver?.opened();
   let stopped = false;
   void (async () => {
     while (!stopped) {
@@ -95,6 +103,7 @@ function orderedEvents(
   const stop = () => {
     stopped = true;
     queue.close();
+    if (!stopping) deps.watchObserver?.closed();
     return (stopping ??= live.return?.() ?? Promise.resolve());
   };
 

@@ -34,6 +34,19 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
   return { state: 'PENDING', retryInMs: requested === null ? delay : clampRetryAfter(requested, delay) };
 }
 
+/**
+ * What the dispatcher tells an onlooker (the metrics) as it goes. Called on the sending path, so
+ * it must be cheap and synchronous; it carries nothing a tenant chose.
+ */
+export interface DeliveryObserver {
+  /** Every attempt, with its outcome, whatever becomes of the delivery. */
+  attempted(outcome: SendOutcome): void;
+  /** A delivery ended with this attempt, and that is written. */
+  ended(state: 'DELIVERED' | 'FAILED'): void;
+}
+
+const UNOBSERVED: DeliveryObserver = { attempted() {}, ended() {} };
+
 const changeKey = (event: StatusEvent) => `${event.fileId}:${event.sequence}`;
 
 /**
@@ -114,6 +127,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     private readonly config: WebhookConfig,
     private readonly log: Logger,
     private readonly announceQueued: () => void = () => {},
+    private readonly observer: DeliveryObserver = UNOBSERVED,
   ) {
     this.slots = new DeliverySlots(config, CLAIM_AHEAD);
     this.signingSecrets = new SigningSecrets(prisma, log);
@@ -313,11 +327,13 @@ export class WebhookDispatcher implements WebhookHandoff {
       secrets: await this.signingSecrets.of({ ...delivery, webhookSecret: secret }),
     });
     freeSlot();
+    this.observer.attempted(outcome);
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
     const result = { delivery, attempt: { attemptedAt, durationMs, responseStatus, responseBody, error }, resolution };
     // Written while the lease holds: after that the delivery may be another dispatcher's.
     await retryWrite(() => this.record(result), delivery.lockedUntil.getTime() - Date.now());
+    if (resolution.state !== 'PENDING') this.observer.ended(resolution.state);
     if (resolution.state === 'FAILED') {
       const lastError = outcome.error ?? `HTTP ${outcome.responseStatus}`;
       this.log.error(

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import type { LookupFunction } from 'node:net';
-import got, { type RequestError } from 'got';
+import got, { TimeoutError, type RequestError } from 'got';
 import type { AttemptRecord } from './delivery-sql.js';
 import { signWebhook } from './sign-webhook.js';
 import { UnsafeWebhookUrlError, type UrlGuard } from './url-guard.js';
@@ -21,8 +21,16 @@ export interface WebhookRequest {
   secrets: string[];
 }
 
+/**
+ * Why an attempt got no answer: the URL guard refused to send (its address is not allowed, or the
+ * host did not resolve), a time limit passed, or the connection failed otherwise.
+ */
+export type SendFailure = 'blocked' | 'timeout' | 'network';
+
 export interface SendOutcome extends AttemptRecord {
   retryAfter: string | undefined;
+  /** Set when there is no response status. */
+  failure: SendFailure | null;
 }
 
 export interface SenderOptions {
@@ -67,6 +75,7 @@ export function createWebhookSender(options: SenderOptions) {
       durationMs: Math.round(performance.now() - started),
       responseStatus: null,
       retryAfter: undefined,
+      failure: null,
       ...fields,
       responseBody: storable(fields.responseBody ?? null),
       error: storable(fields.error ?? null),
@@ -77,7 +86,7 @@ export function createWebhookSender(options: SenderOptions) {
       // The timeout is for the whole attempt: the lookup takes its share of it.
       checked = await options.guard.check(request.url, options.timeoutMs);
     } catch (error) {
-      return outcome({ error: describe(error) });
+      return outcome({ error: describe(error), failure: 'blocked' });
     }
     const pinnedLookup: LookupFunction = (_hostname, lookupOptions, callback) => {
       if ((lookupOptions as { all?: boolean }).all) {
@@ -136,7 +145,9 @@ export function createWebhookSender(options: SenderOptions) {
         }
       });
       stream.on('end', () => finish({}));
-      stream.on('error', (error: Error) => finish(status === null ? { error: describe(error) } : {}));
+      stream.on('error', (error: Error) =>
+        finish(status === null ? { error: describe(error), failure: error instanceof TimeoutError ? 'timeout' : 'network' } : {}),
+      );
     });
   }
 

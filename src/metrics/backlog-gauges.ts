@@ -1,0 +1,107 @@
+import { Gauge, type Registry } from 'prom-client';
+import type { PrismaClient } from '../db/database.js';
+import type { Logger } from '../log.js';
+import { readQueueBacklog } from '../queue/job-sql.js';
+import { readOutboxBacklog } from '../webhooks/delivery-sql.js';
+
+/**
+ * How long a scrape waits for the database. Prometheus gives up on a scrape after 10 s by
+ * default, and the counters of this process should still reach it when the database hangs.
+ */
+const READ_TIMEOUT_MS = 3_000;
+
+class BacklogReadTimeout extends Error {}
+
+/**
+ * One read of the database per scrape, however many gauges ask for it; null when it failed or
+ * took longer than READ_TIMEOUT_MS (a warning in the log says which).
+ */
+function oncePerScrape<T>(source: string, read: () => Promise<T>, log: Logger): () => Promise<T | null> {
+  let reading: Promise<T | null> | undefined;
+  const readWithin = async (): Promise<T | null> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new BacklogReadTimeout(`no answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([read(), timeout]);
+    } catch (error) {
+      log.warn({ err: error, source }, 'could not read a backlog for the metrics; the scrape leaves its gauges out');
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return () => (reading ??= readWithin().finally(() => (reading = undefined)));
+}
+
+/**
+ * The webhook outbox's and the job queue's backlogs, read from the database at each scrape: the
+ * same in every process, and right after a restart. A source the database did not answer for has
+ * no samples in that scrape (not zeros, which would read as "no backlog"), and
+ * filestatus_backlog_read_ok says so.
+ */
+export function backlogGauges(registry: Registry, prisma: PrismaClient, log: Logger): void {
+  const outbox = oncePerScrape('webhook_delivery', () => readOutboxBacklog(prisma), log);
+  const queue = oncePerScrape('job', () => readQueueBacklog(prisma), log);
+
+  new Gauge({
+    name: 'filestatus_webhook_deliveries_open',
+    help: 'Webhook deliveries not yet settled, in the database (all processes): due (waiting for a claim), scheduled (a retry later), sending (leased to a dispatcher).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const backlog = await outbox();
+      this.reset();
+      if (!backlog) return;
+      this.set({ state: 'due' }, backlog.due);
+      this.set({ state: 'scheduled' }, backlog.scheduled);
+      this.set({ state: 'sending' }, backlog.sending);
+    },
+  });
+  new Gauge({
+    name: 'filestatus_webhook_oldest_due_age_seconds',
+    help: 'How long the longest-waiting due webhook delivery has been due, in the database (all processes); 0 when none is.',
+    registers: [registry],
+    async collect() {
+      const backlog = await outbox();
+      if (backlog) this.set(backlog.oldestDueSeconds);
+      else this.remove();
+    },
+  });
+  new Gauge({
+    name: 'filestatus_jobs',
+    help: 'Jobs in the queue, in the database (all processes): ready (due, waiting for a worker), scheduled (a retry later), running (leased to a live worker).',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const backlog = await queue();
+      this.reset();
+      if (!backlog) return;
+      this.set({ state: 'ready' }, backlog.ready);
+      this.set({ state: 'scheduled' }, backlog.scheduled);
+      this.set({ state: 'running' }, backlog.running);
+    },
+  });
+  new Gauge({
+    name: 'filestatus_job_oldest_ready_age_seconds',
+    help: 'How long the longest-waiting ready job has been due, in the database (all processes); 0 when none is.',
+    registers: [registry],
+    async collect() {
+      const backlog = await queue();
+      if (backlog) this.set(backlog.oldestReadySeconds);
+      else this.remove();
+    },
+  });
+  new Gauge({
+    name: 'filestatus_backlog_read_ok',
+    help: 'Whether this scrape read the backlog gauges from the database (1) or not (0: failed or timed out, gauges left out), by table.',
+    labelNames: ['table'],
+    registers: [registry],
+    async collect() {
+      const [outboxBacklog, queueBacklog] = await Promise.all([outbox(), queue()]);
+      this.set({ table: 'webhook_delivery' }, outboxBacklog ? 1 : 0);
+      this.set({ table: 'job' }, queueBacklog ? 1 : 0);
+    },
+  });
+}
