@@ -30,7 +30,11 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   let apiKey: string | undefined;
   const port = await new Promise<number | undefined>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen:\n${lines.join('\n')}`)), timeoutMs);
+    // A server that never listened is killed, not left running past the test that gave up on it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not listen:\n${lines.join('\n')}`));
+    }, timeoutMs);
     exited.then(() => reject(new Error(`server exited:\n${lines.join('\n')}`)));
     for (const stream of [child.stdout!, child.stderr!]) {
       readline.createInterface({ input: stream }).on('line', (line) => {
