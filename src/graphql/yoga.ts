@@ -9,6 +9,7 @@ import type { Tenant } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 import { useStreamingMultipart } from './multipart-request-parser.js';
 import { useOneUploadPerDocument } from './one-upload-per-document.js';
+import { usePageSizeCost } from './page-size-cost.js';
 import type { GraphQLContext, Services } from './context.js';
 import { unauthenticated } from './errors.js';
 import { createOperationLoaders } from './operation-loaders.js';
@@ -25,7 +26,7 @@ export interface ServerContext {
   tenant?: Tenant;
 }
 
-/** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), which the API's own deepest list query passes (6,432). */
+/** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), under which a page of files with every field would not pass (19,813). */
 export const QUERY_LIMITS = { tokens: 1000, depth: 8, aliases: 15, cost: 20_000 };
 
 /** An error among Yoga's log arguments goes through pino's serializer: as a plain argument it was logged as {}. */
@@ -57,6 +58,7 @@ export function createYogaApp(services: Services, log: Logger) {
       maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true }),
       maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true }),
       costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true }),
+      usePageSizeCost(QUERY_LIMITS.cost),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useQueryStringParamsCheck(),

@@ -50,6 +50,29 @@ describe('what one GraphQL document may ask for', () => {
     expect(body.errors).toEqual([{ message: `Syntax Error: Token limit of ${QUERY_LIMITS.tokens} exceeded.`, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }]);
   });
 
+  it('counts a page size given by a variable, or left to a default, as the page it reads', async () => {
+    // Each alias: a 100-row page of files with their deliveries. graphql-armor counts a page as
+    // one row unless its size is a literal; 15 such pages passed the limit as 15 rows.
+    const aliases = (first: string) =>
+      Array.from(
+        { length: QUERY_LIMITS.aliases },
+        (_, i) => `f${i}: files${first} { edges { node { id webhookDeliveries { id state attempts { attemptedAt durationMs responseStatus error } } } } }`,
+      ).join(' ');
+    const refused = `Syntax Error: Query Cost limit of ${QUERY_LIMITS.cost} exceeded`;
+    const byVariable = await graphql(server.url, alice, `query($n: Int) { ${aliases('(first: $n)')} }`, { n: 100 });
+    expect(byVariable.body.errors?.[0]).toMatchObject({ message: expect.stringContaining(refused), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+    expect(byVariable.body.data ?? null).toBeNull();
+    const byVariableDefault = await graphql(server.url, alice, `query($n: Int = 100) { ${aliases('(first: $n)')} }`);
+    expect(byVariableDefault.body.errors?.[0].message).toContain(refused);
+    // 15 pages of the default 20 cost 21,075: over, where counted as 15 rows they passed.
+    const byArgumentDefault = await graphql(server.url, alice, `{ ${aliases('')} }`);
+    expect(byArgumentDefault.body.errors?.[0].message).toContain(refused);
+    // The same documents with small pages run, answered as the variables ask.
+    const small = await graphql(server.url, alice, `query($n: Int) { ${aliases('(first: $n)')} }`, { n: 1 });
+    expect(small.body.errors).toBeUndefined();
+    expect(small.body.data.f14.edges).toHaveLength(1);
+  });
+
   it(`refuses a selection deeper than ${QUERY_LIMITS.depth}`, async () => {
     const { body } = await graphql(server.url, alice, `{ ${'file(id: "x") { status { '.repeat(5)} sequence ${'} } '.repeat(5)} }`);
     expect(body.data).toBeUndefined();

@@ -1,0 +1,82 @@
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import {
+  GraphQLError,
+  Kind,
+  TypeInfo,
+  validate,
+  visit,
+  visitWithTypeInfo,
+  type ArgumentNode,
+  type DocumentNode,
+  type FieldNode,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+
+/**
+ * The page size each list field of `document` will run with, written into the document as a
+ * literal `first`: from the request's variables, or the argument's default when left out. null
+ * when every `first` is a literal already.
+ */
+function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>): DocumentNode | null {
+  const typeInfo = new TypeInfo(schema);
+  const variableDefaults = new Map<string, unknown>();
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const variable of definition.variableDefinitions ?? []) {
+      if (variable.defaultValue?.kind === Kind.INT) variableDefaults.set(variable.variable.name.value, Number(variable.defaultValue.value));
+    }
+  }
+  let written = false;
+  const literal = (value: unknown): ArgumentNode | null =>
+    Number.isInteger(value) ? { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'first' }, value: { kind: Kind.INT, value: String(value) } } : null;
+  const result = visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field(node: FieldNode) {
+        const definition = typeInfo.getFieldDef()?.args.find((arg) => arg.name === 'first');
+        if (!definition) return undefined;
+        const given = node.arguments?.find((arg) => arg.name.value === 'first');
+        if (given?.value.kind === Kind.INT) return undefined;
+        // As the field will read it: a variable's value, else the variable's default, else the argument's.
+        const variable = given?.value.kind === Kind.VARIABLE ? given.value.name.value : null;
+        const value = variable === null ? undefined : (variables[variable] ?? variableDefaults.get(variable));
+        const size = literal(value ?? definition.defaultValue);
+        if (!size) return undefined;
+        written = true;
+        return { ...node, arguments: [...(node.arguments ?? []).filter((arg) => arg !== given), size] };
+      },
+    }),
+  );
+  return written ? result : null;
+}
+
+/**
+ * graphql-armor's cost limit, again once the variables are known. At validation it multiplies a
+ * list's cost by `first` only when `first` is a literal: `first: $n`, or `first` left to its
+ * default, counted as 1, so 15 aliases of a 100-row page passed as cheaply as one row each.
+ */
+export function usePageSizeCost(maxCost: number): Plugin {
+  // A document with literal sizes only needs no second count; Yoga hands the same parsed
+  // document to every request of one query text, so that is learnt once.
+  const literalOnly = new WeakSet<DocumentNode>();
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      if (literalOnly.has(args.document)) return;
+      const written = withPageSizesWritten(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
+      if (!written) {
+        literalOnly.add(args.document);
+        return;
+      }
+      const rule = costLimitRule({ maxCost, exposeLimits: true, ignoreIntrospection: true });
+      let refusal: GraphQLError | undefined;
+      try {
+        refusal = validate(args.schema, written, [rule])[0];
+      } catch (error) {
+        if (!(error instanceof GraphQLError)) throw error;
+        refusal = error;
+      }
+      if (refusal) setResultAndStopExecution({ errors: [new GraphQLError(refusal.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })] });
+    },
+  };
+}
