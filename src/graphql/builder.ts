@@ -50,7 +50,9 @@ const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-
 
 function parseDateTime(value: unknown): Date {
   const date = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : null;
-  if (!date || Number.isNaN(date.getTime())) {
+  // Years 1 to 9999 in UTC: JavaScript takes a year 0, which PostgreSQL refuses (a masked error).
+  const year = date?.getUTCFullYear() ?? NaN;
+  if (!date || Number.isNaN(date.getTime()) || year < 1 || year > 9999) {
     // A GraphQLError, which Yoga shows: it masks any other error as "Unexpected error.".
     throw clientError('BAD_USER_INPUT', 'DateTime is an ISO-8601 date and time with its zone, such as 2026-11-29T08:00:00Z');
   }

@@ -103,7 +103,7 @@ describe('redeliverFailedWebhooks', () => {
   });
 
   it('refuses a since that is not a date-time, saying so, and a caller without a key', async () => {
-    for (const since of ['yesterday', '2026-11-29', '2026-13-45T99:00:00Z', '2026-11-29T08:00:00', 1_700_000_000]) {
+    for (const since of ['yesterday', '2026-11-29', '2026-13-45T99:00:00Z', '2026-11-29T08:00:00', 1_700_000_000, '0000-06-01T00:00:00Z', '0001-01-01T00:00:00+01:00']) {
       const { body } = await graphql(server.url, alice, REDELIVER_FAILED, { since });
       expect(body.errors?.[0].message).toMatch(/^Variable "\$since" got invalid value .*DateTime is an ISO-8601 date and time with its zone/);
       expect(body.data).toBeUndefined();
