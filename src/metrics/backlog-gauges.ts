@@ -14,17 +14,21 @@ class BacklogReadTimeout extends Error {}
 
 /**
  * One read of the database per scrape, however many gauges ask for it; null when it failed or
- * took longer than READ_TIMEOUT_MS (a warning in the log says which).
+ * took longer than READ_TIMEOUT_MS (a warning in the log says which). A read that timed out is
+ * still the one later scrapes wait on, until it ends: against a stalled database each scrape
+ * would otherwise add a query to those already waiting.
  */
 function oncePerScrape<T>(source: string, read: () => Promise<T>, log: Logger): () => Promise<T | null> {
-  let reading: Promise<T | null> | undefined;
+  let running: Promise<T> | undefined;
+  let scrape: Promise<T | null> | undefined;
   const readWithin = async (): Promise<T | null> => {
+    running ??= read().finally(() => (running = undefined));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new BacklogReadTimeout(`no answer within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
     });
     try {
-      return await Promise.race([read(), timeout]);
+      return await Promise.race([running, timeout]);
     } catch (error) {
       log.warn({ err: error, source }, 'could not read a backlog for the metrics; the scrape leaves its gauges out');
       return null;
@@ -32,7 +36,7 @@ function oncePerScrape<T>(source: string, read: () => Promise<T>, log: Logger): 
       clearTimeout(timer);
     }
   };
-  return () => (reading ??= readWithin().finally(() => (reading = undefined)));
+  return () => (scrape ??= readWithin().finally(() => (scrape = undefined)));
 }
 
 /**

@@ -41,7 +41,11 @@ export function resolveAttempt(outcome: SendOutcome, attemptCount: number, sched
 export interface DeliveryObserver {
   /** Every attempt, with its outcome, whatever becomes of the delivery. */
   attempted(outcome: SendOutcome): void;
-  /** A delivery ended with this attempt, and that is written. */
+  /**
+   * A delivery ended with this attempt, and its record was written. A record that found the lease
+   * gone writes nothing and still counts here: the rare delivery whose lease lapsed mid-attempt
+   * is counted by both dispatchers that sent it.
+   */
   ended(state: 'DELIVERED' | 'FAILED'): void;
 }
 

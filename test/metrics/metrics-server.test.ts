@@ -70,6 +70,44 @@ describe('the metrics listener', () => {
     expect(again.value('filestatus_backlog_read_ok', { table: 'job' })).toBe(1);
     expect(again.value('filestatus_jobs', { state: 'ready' })).toBe(0);
   });
+
+  it('leaves a stalled read to end on its own: later scrapes wait on it rather than add to it', async () => {
+    const { prisma, kind } = server.service.db;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockHeld = new Promise<void>((resolve) => (locked = resolve));
+    // An ALTER or a REINDEX holding the job table: the backlog read waits for as long as it does.
+    const holding = prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe('LOCK TABLE job IN ACCESS EXCLUSIVE MODE');
+        locked();
+        await released;
+      },
+      { timeout: 30_000, maxWait: 30_000 },
+    );
+    await lockHeld;
+    try {
+      for (let scrapeNumber = 0; scrapeNumber < 2; scrapeNumber++) {
+        const started = performance.now();
+        const metrics = await scrape(metricsPort);
+        expect(performance.now() - started).toBeLessThan(6_000);
+        expect(metrics.value('filestatus_backlog_read_ok', { table: 'job' })).toBe(0);
+        expect(metrics.value('filestatus_jobs', { state: 'ready' })).toBeUndefined();
+      }
+      if (kind === 'postgres') {
+        // A server shows what waits: one backlog read of the job table, not one per scrape.
+        const [{ waiting }] = await prisma.$queryRaw<{ waiting: number }[]>`
+          SELECT count(*)::int AS waiting FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%AS leased FROM job%'`;
+        expect(waiting).toBe(1);
+      }
+    } finally {
+      release();
+      await holding;
+    }
+    await expect.poll(async () => (await scrape(metricsPort)).value('filestatus_backlog_read_ok', { table: 'job' }), { timeout: 10_000 }).toBe(1);
+  }, 30_000);
 });
 
 describe('without METRICS_PORT', () => {
