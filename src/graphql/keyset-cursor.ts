@@ -23,17 +23,18 @@ export function decodeCursor(cursor: string): KeysetPosition {
   }
 }
 
+export const DEFAULT_PAGE = 20;
 export const MAX_PAGE = 100;
 
 /** `first` as a page size: between 0 and MAX_PAGE. */
 export function pageSize(first: number | null | undefined): number {
-  const size = first ?? 20;
+  const size = first ?? DEFAULT_PAGE;
   if (size < 0 || size > MAX_PAGE) throw clientError('BAD_USER_INPUT', `first must be between 0 and ${MAX_PAGE}.`);
   return size;
 }
 
 /** A page of `rows` read with one more than `size`, as the connection it answers. */
-export function toConnection<T>(rows: T[], size: number, positionOf: (row: T) => KeysetPosition) {
+export function toConnection<T>(rows: T[], size: number, positionOf: (row: T) => KeysetPosition, hasNextPage = rows.length > size) {
   const edges = rows.slice(0, size).map((node) => ({ cursor: encodeCursor(positionOf(node)), node }));
-  return { edges, pageInfo: { hasNextPage: rows.length > size, endCursor: edges.at(-1)?.cursor ?? null } };
+  return { edges, pageInfo: { hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
 }

@@ -2,7 +2,10 @@ import DataLoader from 'dataloader';
 import type { PrismaClient } from '../db/database.js';
 import type { WebhookAttempt, WebhookDelivery } from '../generated/prisma/client.js';
 
-export type DeliveryWithAttempts = WebhookDelivery & { attempts: WebhookAttempt[] };
+/** A delivery's attempts as the API shows them: in order, without the stored response body it never shows. */
+export const WITH_ATTEMPTS = { attempts: { omit: { responseBody: true }, orderBy: { attemptedAt: 'asc' } } } as const;
+
+export type DeliveryWithAttempts = WebhookDelivery & { attempts: Omit<WebhookAttempt, 'responseBody'>[] };
 
 export interface OperationLoaders {
   /** A tenant's file's webhook deliveries, oldest first, each with its attempts in order. */
@@ -15,7 +18,7 @@ export function createOperationLoaders(prisma: PrismaClient, tenantId: string): 
     deliveriesOfFile: new DataLoader(async (fileIds) => {
       const deliveries = await prisma.webhookDelivery.findMany({
         where: { fileId: { in: [...fileIds] }, tenantId },
-        include: { attempts: { orderBy: { attemptedAt: 'asc' } } },
+        include: WITH_ATTEMPTS,
         orderBy: [{ sequence: 'asc' }, { createdAt: 'asc' }],
       });
       const byFile = new Map<string, DeliveryWithAttempts[]>(fileIds.map((fileId) => [fileId, []]));

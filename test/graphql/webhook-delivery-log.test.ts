@@ -95,6 +95,7 @@ describe('webhookDeliveries', () => {
     expect(failures.edges.every((edge) => edge.node.attempts.length === 2 && edge.node.attempts.every((a) => a.responseStatus === 500))).toBe(true);
     expect((await page(alice, { state: 'DELIVERED', since })).edges.map((edge) => edge.node.fileId)).toEqual([delivered]);
     expect((await page(alice, { state: 'FAILED' })).edges.map((edge) => edge.node.fileId)).toContain(before);
+    expect((await page(bob, { state: 'FAILED' })).edges).toEqual([]);
 
     down.reply = answer(204);
     const { body } = await graphql(server.url, alice, 'mutation($since: DateTime!) { redeliverFailedWebhooks(since: $since) }', { since });
@@ -108,18 +109,21 @@ describe('webhookDeliveries', () => {
   });
 
   it('refuses a page size, cursor, state or since it cannot use, and a caller without a key', async () => {
-    const refusals: [Record<string, unknown>, RegExp][] = [
-      [{ first: -1 }, /first must be between 0 and 100/],
-      [{ first: 101 }, /first must be between 0 and 100/],
-      [{ after: 'not a cursor' }, /The cursor "after" is not one this API gave out/],
-      [{ after: Buffer.from(JSON.stringify(['-001000-01-01T00:00:00.000Z', '00000000-0000-4000-8000-000000000000'])).toString('base64url') }, /not one this API gave out/],
-      [{ after: Buffer.from(JSON.stringify(['2026-11-29T08:00:00.000Z', "'; DROP TABLE webhook_delivery; --"])).toString('base64url') }, /not one this API gave out/],
-      [{ state: 'LOST' }, /Value "LOST" does not exist in "WebhookDeliveryState" enum/],
-      [{ since: 'yesterday' }, /DateTime is an ISO-8601 date and time with its zone/],
+    // A variable that is not a WebhookDeliveryState is GraphQL's own refusal: HTTP 400, no code.
+    const refusals: [Record<string, unknown>, RegExp, string | undefined][] = [
+      [{ first: -1 }, /first must be between 0 and 100/, 'BAD_USER_INPUT'],
+      [{ first: 101 }, /first must be between 0 and 100/, 'BAD_USER_INPUT'],
+      [{ after: 'not a cursor' }, /The cursor "after" is not one this API gave out/, 'BAD_USER_INPUT'],
+      [{ after: Buffer.from(JSON.stringify(['-001000-01-01T00:00:00.000Z', '00000000-0000-4000-8000-000000000000'])).toString('base64url') }, /not one this API gave out/, 'BAD_USER_INPUT'],
+      [{ after: Buffer.from(JSON.stringify(['2026-11-29T08:00:00.000Z', "'; DROP TABLE webhook_delivery; --"])).toString('base64url') }, /not one this API gave out/, 'BAD_USER_INPUT'],
+      [{ state: 'LOST' }, /Value "LOST" does not exist in "WebhookDeliveryState" enum/, undefined],
+      [{ since: 'yesterday' }, /DateTime is an ISO-8601 date and time with its zone/, 'BAD_USER_INPUT'],
+      [{ since: '0000-06-01T00:00:00Z' }, /DateTime is an ISO-8601 date and time with its zone/, 'BAD_USER_INPUT'],
     ];
-    for (const [variables, message] of refusals) {
+    for (const [variables, message, code] of refusals) {
       const { body } = await graphql(server.url, alice, DELIVERIES, variables);
       expect(body.errors?.[0].message, JSON.stringify(variables)).toMatch(message);
+      expect(body.errors?.[0].extensions?.code, JSON.stringify(variables)).toBe(code);
       expect(body.data?.webhookDeliveries ?? null).toBeNull();
     }
     expect((await page(alice, { first: 0 })).edges).toEqual([]);
@@ -128,4 +132,27 @@ describe('webhookDeliveries', () => {
     expect(keyless.body.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
     expect(keyless.body.data ?? null).toBeNull();
   });
+
+  it('pages through deliveries queued in the same millisecond one at a time, each once, in id order', async () => {
+    const { prisma } = server.service.db;
+    const files = [];
+    for (let i = 0; i < 3; i++) files.push(await settledFile(server.url, alice, prisma, completedTo(up)));
+    // One moment for all three, as one statement's redeliveries share it; later than any other
+    // test's (this one runs last).
+    const moment = new Date(Date.now() + 3_600_000);
+    await prisma.webhookDelivery.updateMany({ where: { fileId: { in: files } }, data: { createdAt: moment } });
+    const expected = (await prisma.webhookDelivery.findMany({ where: { fileId: { in: files } }, select: { id: true } })).map((row) => row.id).sort().reverse();
+
+    for (const state of [undefined, 'DELIVERED']) {
+      const seen: string[] = [];
+      let after: string | null = null;
+      do {
+        const next: Page = await page(alice, { since: moment.toISOString(), state, first: 1, after });
+        seen.push(...next.edges.map((edge) => edge.node.id));
+        after = next.pageInfo.hasNextPage ? next.pageInfo.endCursor : null;
+      } while (after && seen.length < 10);
+      expect(seen).toEqual(expected);
+    }
+  });
+
 });

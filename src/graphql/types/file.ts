@@ -4,7 +4,7 @@ import type { StatusEvent } from '../../status/model.js';
 import { toStatusEvent } from '../../status/status-rows.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
-import { decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
+import { DEFAULT_PAGE, decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
 import { FileStatus, ProcessingStatus } from './file-status.js';
 import { PageInfo, type Connection } from './page-info.js';
 
@@ -59,7 +59,7 @@ builder.queryField('files', (t) =>
     type: FileConnection,
     description: "The caller's files, newest first.",
     args: {
-      first: t.arg.int({ defaultValue: 20, description: `At most ${MAX_PAGE}.` }),
+      first: t.arg.int({ defaultValue: DEFAULT_PAGE, description: `At most ${MAX_PAGE}.` }),
       after: t.arg.string(),
       status: t.arg({ type: ProcessingStatus }),
     },
@@ -69,7 +69,10 @@ builder.queryField('files', (t) =>
       if (args.status) where.status = { status: args.status };
       if (args.after) {
         const { at, id } = decodeCursor(args.after);
-        where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }];
+        // The bound on createdAt alone lets the index start at the cursor; the OR, which it cannot
+        // use as a range, then only orders the files of that one millisecond.
+        where.createdAt = { lte: at };
+        where.OR = [{ createdAt: { lt: at } }, { id: { lt: id } }];
       }
       const rows = await services.prisma.file.findMany({
         where,

@@ -1,7 +1,7 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import { readDeliveryLogPage } from '../../webhooks/delivery-log-page.js';
 import { builder } from '../builder.js';
-import { decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
-import type { DeliveryWithAttempts } from '../operation-loaders.js';
+import { DEFAULT_PAGE, decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
+import { WITH_ATTEMPTS, type DeliveryWithAttempts } from '../operation-loaders.js';
 import { PageInfo, type Connection } from './page-info.js';
 import { WebhookDelivery, WebhookDeliveryState } from './webhooks.js';
 
@@ -27,25 +27,23 @@ builder.queryField('webhookDeliveries', (t) =>
     args: {
       state: t.arg({ type: WebhookDeliveryState }),
       since: t.arg({ type: 'DateTime', description: 'Only those queued at or after this time.' }),
-      first: t.arg.int({ defaultValue: 20, description: `At most ${MAX_PAGE}.` }),
+      first: t.arg.int({ defaultValue: DEFAULT_PAGE, description: `At most ${MAX_PAGE}.` }),
       after: t.arg.string(),
     },
     resolve: async (_root, args, { tenant, services }) => {
       const first = pageSize(args.first);
-      const where: Prisma.WebhookDeliveryWhereInput = { tenantId: tenant.id };
-      if (args.state) where.state = args.state;
-      if (args.since) where.createdAt = { gte: args.since };
-      if (args.after) {
-        const { at, id } = decodeCursor(args.after);
-        where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }];
-      }
-      const rows = await services.prisma.webhookDelivery.findMany({
-        where,
-        include: { attempts: { orderBy: { attemptedAt: 'asc' } } },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: first + 1,
+      const ids = await readDeliveryLogPage(services.prisma, {
+        tenantId: tenant.id,
+        state: args.state ?? null,
+        since: args.since ?? null,
+        after: args.after ? decodeCursor(args.after) : null,
+        limit: first + 1,
       });
-      return toConnection(rows, first, (delivery) => ({ at: delivery.createdAt, id: delivery.id }));
+      const rows = await services.prisma.webhookDelivery.findMany({ where: { id: { in: ids }, tenantId: tenant.id }, include: WITH_ATTEMPTS });
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      // One the log's retention removed between the two reads is left out of the page.
+      const page = ids.flatMap((id) => byId.get(id) ?? []);
+      return toConnection(page, first, (delivery) => ({ at: delivery.createdAt, id: delivery.id }), ids.length > first);
     },
   }),
 );

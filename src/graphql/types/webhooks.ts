@@ -1,10 +1,9 @@
 import { isUuid } from '../../uuid.js';
 import { redeliver, redeliverFailed } from '../../webhooks/delivery-sql.js';
 import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
-import type { WebhookAttempt as AttemptRow } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { notFound } from '../errors.js';
-import type { DeliveryWithAttempts } from '../operation-loaders.js';
+import { WITH_ATTEMPTS, type DeliveryWithAttempts } from '../operation-loaders.js';
 import { File } from './file.js';
 import { WebhookEventTypeEnum } from './upload.js';
 
@@ -18,7 +17,7 @@ export const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
   } as const,
 });
 
-const WebhookAttempt = builder.objectRef<AttemptRow>('WebhookAttempt').implement({
+const WebhookAttempt = builder.objectRef<DeliveryWithAttempts['attempts'][number]>('WebhookAttempt').implement({
   fields: (t) => ({
     attemptedAt: t.field({ type: 'DateTime', resolve: (a) => a.attemptedAt }),
     durationMs: t.exposeInt('durationMs'),
@@ -108,7 +107,7 @@ builder.mutationField('redeliverWebhook', (t) =>
       const id = String(deliveryId);
       if (!isUuid(id) || !(await redeliver(services.prisma, tenant.id, id))) throw notFound('webhook delivery');
       services.bus.publishWebhooksQueued();
-      return services.prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: { attempts: { orderBy: { attemptedAt: 'asc' } } } });
+      return services.prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: WITH_ATTEMPTS });
     },
   }),
 );
