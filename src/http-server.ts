@@ -1,5 +1,4 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Database } from './db/database.js';
 import type { Services } from './graphql/context.js';
 import { attachWebSocketServer } from './graphql/websocket-server.js';
@@ -7,6 +6,7 @@ import { createYogaApp } from './graphql/yoga.js';
 import type { Logger } from './log.js';
 import { FILE_STATUS_PATH, createFileStatusRoute } from './rest/file-status-route.js';
 import { liveness, readiness } from './rest/health-routes.js';
+import { listen } from './listen.js';
 
 /** One HTTP server for everything: GraphQL over HTTP and SSE, graphql-ws, REST and health checks. */
 export function createHttpServer(db: Database, services: Services, log: Logger) {
@@ -48,13 +48,7 @@ export function createHttpServer(db: Database, services: Services, log: Logger) 
   const websockets = attachWebSocketServer(server, yoga, services, log);
 
   return {
-    async listen(port: number, host: string): Promise<number> {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve());
-      });
-      return (server.address() as AddressInfo).port;
-    },
+    listen: (port: number, host: string): Promise<number> => listen(server, port, host),
     /** Stops taking requests, lets the ones in progress finish for `graceMs`, then closes every socket. */
     async close(graceMs = 5_000): Promise<void> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
+import { listen } from '../listen.js';
 
 /**
  * The operators' listener: `GET /metrics` in Prometheus's text format, nothing else. Apart from
@@ -29,13 +29,7 @@ export function createMetricsServer(registry: Registry, log: Logger) {
   });
 
   return {
-    async listen(port: number, host: string): Promise<number> {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve());
-      });
-      return (server.address() as AddressInfo).port;
-    },
+    listen: (port: number, host: string): Promise<number> => listen(server, port, host),
     /** A scrape is short and can be asked again: no grace, every socket closes now. */
     async close(): Promise<void> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
