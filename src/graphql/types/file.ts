@@ -6,7 +6,7 @@ import type { Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../builder.js';
 import { DEFAULT_PAGE, decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
 import { FileStatus, ProcessingStatus } from './file-status.js';
-import { PageInfo, type Connection } from './page-info.js';
+import { connectionOf } from './connection.js';
 
 /** A file as its sources give it: a row read here, or the file an upload just accepted, with its status. */
 export type FileShape = Omit<AcceptedFile, 'status'> & { status?: StatusEvent | null };
@@ -26,19 +26,7 @@ export const File = builder.objectRef<FileShape>('File').implement({
   }),
 });
 
-const FileEdge = builder.objectRef<{ cursor: string; node: FileShape }>('FileEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: File, resolve: (edge) => edge.node }),
-  }),
-});
-
-const FileConnection = builder.objectRef<Connection<FileShape>>('FileConnection').implement({
-  fields: (t) => ({
-    edges: t.field({ type: [FileEdge], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-  }),
-});
+const FileConnection = connectionOf('File', File);
 
 builder.queryField('file', (t) =>
   t.field({

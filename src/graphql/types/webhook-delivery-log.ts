@@ -1,23 +1,11 @@
 import { readDeliveryLogPage } from '../../webhooks/delivery-log-page.js';
 import { builder } from '../builder.js';
 import { DEFAULT_PAGE, decodeCursor, MAX_PAGE, pageSize, toConnection } from '../keyset-cursor.js';
-import { WITH_ATTEMPTS, type DeliveryWithAttempts } from '../operation-loaders.js';
-import { PageInfo, type Connection } from './page-info.js';
+import { WITH_ATTEMPTS } from '../operation-loaders.js';
+import { connectionOf } from './connection.js';
 import { WebhookDelivery, WebhookDeliveryState } from './webhooks.js';
 
-const WebhookDeliveryEdge = builder.objectRef<Connection<DeliveryWithAttempts>['edges'][number]>('WebhookDeliveryEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: WebhookDelivery, resolve: (edge) => edge.node }),
-  }),
-});
-
-const WebhookDeliveryConnection = builder.objectRef<Connection<DeliveryWithAttempts>>('WebhookDeliveryConnection').implement({
-  fields: (t) => ({
-    edges: t.field({ type: [WebhookDeliveryEdge], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-  }),
-});
+const WebhookDeliveryConnection = connectionOf('WebhookDelivery', WebhookDelivery);
 
 builder.queryField('webhookDeliveries', (t) =>
   t.field({
