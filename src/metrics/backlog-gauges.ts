@@ -39,6 +39,38 @@ function oncePerScrape<T>(source: string, read: () => Promise<T>, log: Logger): 
   return () => (scrape ??= readWithin().finally(() => (scrape = undefined)));
 }
 
+type BacklogRead<T> = () => Promise<T | null>;
+
+/** A backlog's counts by state; no samples when the read failed. */
+function countsByState<T>(registry: Registry, name: string, help: string, read: BacklogRead<T>, counts: (backlog: T) => Record<string, number>) {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const backlog = await read();
+      this.reset();
+      if (!backlog) return;
+      for (const [state, count] of Object.entries(counts(backlog))) this.set({ state }, count);
+    },
+  });
+}
+
+/** How long a backlog's longest-waiting entry has waited; no sample when the read failed. */
+function oldestAge<T>(registry: Registry, name: string, help: string, read: BacklogRead<T>, age: (backlog: T) => number) {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    async collect() {
+      const backlog = await read();
+      if (backlog) this.set(age(backlog));
+      else this.remove();
+    },
+  });
+}
+
 /**
  * The webhook outbox's and the job queue's backlogs, read from the database at each scrape: the
  * same in every process, and right after a restart. A source the database did not answer for has
@@ -49,54 +81,34 @@ export function backlogGauges(registry: Registry, prisma: PrismaClient, log: Log
   const outbox = oncePerScrape('webhook_delivery', () => readOutboxBacklog(prisma), log);
   const queue = oncePerScrape('job', () => readQueueBacklog(prisma), log);
 
-  new Gauge({
-    name: 'filestatus_webhook_deliveries_open',
-    help: 'Webhook deliveries not yet settled, in the database (all processes): due (waiting for a claim), scheduled (a retry later), sending (leased to a dispatcher).',
-    labelNames: ['state'],
-    registers: [registry],
-    async collect() {
-      const backlog = await outbox();
-      this.reset();
-      if (!backlog) return;
-      this.set({ state: 'due' }, backlog.due);
-      this.set({ state: 'scheduled' }, backlog.scheduled);
-      this.set({ state: 'sending' }, backlog.sending);
-    },
-  });
-  new Gauge({
-    name: 'filestatus_webhook_oldest_due_age_seconds',
-    help: 'How long the longest-waiting due webhook delivery has been due, in the database (all processes); 0 when none is.',
-    registers: [registry],
-    async collect() {
-      const backlog = await outbox();
-      if (backlog) this.set(backlog.oldestDueSeconds);
-      else this.remove();
-    },
-  });
-  new Gauge({
-    name: 'filestatus_jobs',
-    help: 'Jobs in the queue, in the database (all processes): ready (due, waiting for a worker), scheduled (a retry later), running (leased to a live worker).',
-    labelNames: ['state'],
-    registers: [registry],
-    async collect() {
-      const backlog = await queue();
-      this.reset();
-      if (!backlog) return;
-      this.set({ state: 'ready' }, backlog.ready);
-      this.set({ state: 'scheduled' }, backlog.scheduled);
-      this.set({ state: 'running' }, backlog.running);
-    },
-  });
-  new Gauge({
-    name: 'filestatus_job_oldest_ready_age_seconds',
-    help: 'How long the longest-waiting ready job has been due, in the database (all processes); 0 when none is.',
-    registers: [registry],
-    async collect() {
-      const backlog = await queue();
-      if (backlog) this.set(backlog.oldestReadySeconds);
-      else this.remove();
-    },
-  });
+  countsByState(
+    registry,
+    'filestatus_webhook_deliveries_open',
+    'Webhook deliveries not yet settled, in the database (all processes): due (waiting for a claim), scheduled (a retry later), sending (leased to a dispatcher).',
+    outbox,
+    ({ due, scheduled, sending }) => ({ due, scheduled, sending }),
+  );
+  oldestAge(
+    registry,
+    'filestatus_webhook_oldest_due_age_seconds',
+    'How long the longest-waiting due webhook delivery has been due, in the database (all processes); 0 when none is.',
+    outbox,
+    (backlog) => backlog.oldestDueSeconds,
+  );
+  countsByState(
+    registry,
+    'filestatus_jobs',
+    'Jobs in the queue, in the database (all processes): ready (due, waiting for a worker), scheduled (a retry later), running (leased to a live worker).',
+    queue,
+    ({ ready, scheduled, running }) => ({ ready, scheduled, running }),
+  );
+  oldestAge(
+    registry,
+    'filestatus_job_oldest_ready_age_seconds',
+    'How long the longest-waiting ready job has been due, in the database (all processes); 0 when none is.',
+    queue,
+    (backlog) => backlog.oldestReadySeconds,
+  );
   new Gauge({
     name: 'filestatus_backlog_read_ok',
     help: 'Whether this scrape read the backlog gauges from the database (1) or not (0: failed or timed out, gauges left out), by table.',
