@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 
 export interface ReceivedWebhook {
   headers: http.IncomingHttpHeaders;
@@ -52,4 +53,17 @@ export async function startReceiver(reply: Reply = answer(204)) {
     },
   };
   return receiver;
+}
+
+/** Starts receivers as startReceiver does; those it started are closed after each test of the file that calls it. */
+export function receiversClosedAfterEach(): typeof startReceiver {
+  const open: Awaited<ReturnType<typeof startReceiver>>[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((receiver) => receiver.close()));
+  });
+  return async (reply) => {
+    const receiver = await startReceiver(reply);
+    open.push(receiver);
+    return receiver;
+  };
 }

@@ -1,15 +1,15 @@
 import type http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { freePort, scrape, scrapeUntil, type Scrape } from '../helpers/metrics-scrape.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach, startReceiver } from '../helpers/webhook-receiver.js';
 
 let server: TestServer;
 let metricsPort: number;
 let alice: string;
-const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+const receiver = receiversClosedAfterEach();
 const fileIds: string[] = [];
 
 beforeAll(async () => {
@@ -24,16 +24,7 @@ beforeAll(async () => {
   metricsPort = server.service.metricsPort!;
   alice = await server.tenant('alice');
 });
-afterEach(async () => {
-  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
-});
 afterAll(() => server.stop());
-
-async function receiver(...args: Parameters<typeof startReceiver>) {
-  const started = await startReceiver(...args);
-  receivers.push(started);
-  return started;
-}
 
 async function upload(webhookUrl: string, webhookEvents?: string[]): Promise<string> {
   const { body } = await uploadFile(server.url, alice, 'metrics test', { variables: { webhookUrl, webhookEvents } });
@@ -78,10 +69,9 @@ describe('webhook attempts and deliveries', () => {
 
   it('counts a delivery that failed every attempt as failed, and a refused connection as network', async () => {
     const before = await scrape(metricsPort);
-    const hook = await receiver();
+    const hook = await startReceiver();
     const url = hook.url;
     await hook.close();
-    receivers.splice(receivers.indexOf(hook), 1);
     await upload(url, ['FILE_COMPLETED']);
     const after = await scrapeUntil(metricsPort, (metrics) => ended(metrics, 'failed') > ended(before, 'failed'));
     expect(attempts(after, 'network') - attempts(before, 'network')).toBe(4);

@@ -1,15 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../helpers/graphql-client.js';
 import { deliveriesSettled, settledFile } from '../helpers/settled-files.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach } from '../helpers/webhook-receiver.js';
 
 const REDELIVER_FAILED = 'mutation($since: DateTime!) { redeliverFailedWebhooks(since: $since) }';
 
 let server: TestServer;
 let alice: string;
 let bob: string;
-const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+const receiver = receiversClosedAfterEach();
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -21,17 +21,10 @@ beforeAll(async () => {
   alice = await server.tenant('alice');
   bob = await server.tenant('bob');
 });
-afterEach(async () => {
-  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
-});
 afterAll(() => server.stop());
 
 /** A receiver that is down (500) until the test brings it back. */
-async function receiverDown() {
-  const receiver = await startReceiver(answer(500));
-  receivers.push(receiver);
-  return receiver;
-}
+const receiverDown = () => receiver(answer(500));
 
 const deliveriesOf = (fileId: string) =>
   server.service.db.prisma.webhookDelivery.findMany({ where: { fileId }, orderBy: { sequence: 'asc' }, select: { id: true, eventId: true, eventType: true, state: true } });
@@ -80,8 +73,7 @@ describe('redeliverFailedWebhooks', () => {
   it("leaves another tenant's failures, those before `since`, and a file whose webhook a 410 disabled", async () => {
     const { prisma } = server.service.db;
     const hook = await receiverDown();
-    const gone = await startReceiver(answer(410));
-    receivers.push(gone);
+    const gone = await receiver(answer(410));
     const completedOnly = { webhookUrl: hook.url, webhookEvents: ['FILE_COMPLETED'] };
     const bobs = await settledFile(server.url, bob, prisma, completedOnly);
     const before = await settledFile(server.url, alice, prisma, completedOnly);

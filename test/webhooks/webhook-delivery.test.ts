@@ -1,15 +1,15 @@
 import { Webhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateWebhookSecret } from '../../src/webhooks/webhook-secrets.js';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach } from '../helpers/webhook-receiver.js';
 
 let server: TestServer;
 let alice: string;
 let bob: string;
 let secret: string;
-const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
+const receiver = receiversClosedAfterEach();
 
 beforeAll(async () => {
   server = await startTestServer({
@@ -23,16 +23,7 @@ beforeAll(async () => {
   bob = await server.tenant('bob');
   secret = (await graphql(server.url, alice, '{ webhookSecret }')).body.data.webhookSecret;
 });
-afterEach(async () => {
-  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
-});
 afterAll(() => server.stop());
-
-async function receiver(...args: Parameters<typeof startReceiver>) {
-  const started = await startReceiver(...args);
-  receivers.push(started);
-  return started;
-}
 
 async function upload(webhookUrl: string, content = 'webhook test', webhookEvents?: string[], key = alice): Promise<string> {
   const { body } = await uploadFile(server.url, key, content, { variables: { webhookUrl, webhookEvents } });
