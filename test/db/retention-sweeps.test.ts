@@ -8,7 +8,7 @@ import { startService } from '../../src/service.js';
 import { age, settledFile } from '../helpers/settled-files.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 import { testConfig } from '../helpers/test-server.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 let hook: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
@@ -22,8 +22,7 @@ it('the service sweeps the delivery log and the status events when it starts, an
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-retention-'));
   const database = await createTestDatabase();
   const config = testConfig(dataDir, database.url, {
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_POLL_MS: '50',
     WEBHOOK_LOG_RETENTION: '7d',
     STATUS_EVENT_RETENTION: '7d',

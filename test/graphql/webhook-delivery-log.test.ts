@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../helpers/graphql-client.js';
 import { settledFile } from '../helpers/settled-files.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const DELIVERIES = `query($state: WebhookDeliveryState, $since: DateTime, $first: Int, $after: String) {
   webhookDeliveries(state: $state, since: $since, first: $first, after: $after) {
@@ -25,8 +25,7 @@ let down: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
   server = await startTestServer({
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0,50ms',
     WEBHOOK_POLL_MS: '50',
   });

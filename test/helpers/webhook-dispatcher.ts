@@ -6,6 +6,7 @@ import { createStatusBus } from '../../src/status/status-bus.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
 import { createWebhookSender } from '../../src/webhooks/send-webhook.js';
 import { createUrlGuard } from '../../src/webhooks/url-guard.js';
+import { LOOPBACK_WEBHOOKS } from './webhook-receiver.js';
 
 /** Files of one new tenant, each with its first status due to `webhookUrl`. */
 export async function filesWithWebhook(db: Database, count: number, webhookUrl: string): Promise<string[]> {
@@ -32,7 +33,7 @@ export async function filesWithWebhook(db: Database, count: number, webhookUrl: 
  */
 export function newDispatcher(db: Database, settings: Record<string, string> = {}, announceQueued?: () => void) {
   const log = createLogger('silent');
-  const config = loadConfig({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50', ...settings }).webhooks;
+  const config = loadConfig({ ...LOOPBACK_WEBHOOKS, WEBHOOK_POLL_MS: '50', ...settings }).webhooks;
   const sender = createWebhookSender({
     guard: createUrlGuard(config, log),
     timeoutMs: config.timeoutMs,

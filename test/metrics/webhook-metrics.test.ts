@@ -4,7 +4,7 @@ import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { freePort, scrape, scrapeUntil, type Scrape } from '../helpers/metrics-scrape.js';
 import { collect, wsClient } from '../helpers/subscriptions.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, receiversClosedAfterEach, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach, startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 let server: TestServer;
 let metricsPort: number;
@@ -15,8 +15,7 @@ const fileIds: string[] = [];
 beforeAll(async () => {
   server = await startTestServer({
     METRICS_PORT: String(await freePort()),
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0,100ms,100ms,100ms',
     WEBHOOK_TIMEOUT_MS: '10000',
     WEBHOOK_POLL_MS: '50',

@@ -4,7 +4,7 @@ import { deleteExpiredStatusEvents } from '../../src/status/status-event-retenti
 import { graphql } from '../helpers/graphql-client.js';
 import { age, settledFile } from '../helpers/settled-files.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const DAY_MS = 86_400_000;
 
@@ -14,7 +14,7 @@ describe('deleteExpiredStatusEvents', () => {
   let hook: Awaited<ReturnType<typeof startReceiver>>;
   beforeAll(async () => {
     hook = await startReceiver();
-    server = await startTestServer({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' });
+    server = await startTestServer({ ...LOOPBACK_WEBHOOKS, WEBHOOK_POLL_MS: '50' });
     alice = await server.tenant('alice');
   });
   afterAll(async () => {

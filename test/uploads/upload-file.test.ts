@@ -3,6 +3,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const LIMIT = 64 * 1024;
 let server: TestServer;
@@ -11,8 +12,7 @@ let alice: string;
 beforeAll(async () => {
   server = await startTestServer({
     MAX_UPLOAD_BYTES: String(LIMIT),
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0',
   });
   alice = await server.tenant('alice');

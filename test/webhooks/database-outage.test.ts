@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 let server: TestServer;
@@ -12,8 +12,7 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
   if (!onPostgres) return;
   server = await startTestServer({
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0,100ms,100ms,100ms,100ms',
     // Leases far longer than the test's deadline: what a cut connection refused must be written
     // again at once, not left for its lease to lapse (21 s for a delivery, 30 s for a job).

@@ -4,9 +4,9 @@ import { deleteExpiredDeliveries } from '../../src/webhooks/delivery-log-retenti
 import { graphql } from '../helpers/graphql-client.js';
 import { age, deliveriesSettled, settledFile } from '../helpers/settled-files.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
-const WEBHOOK_ENV = { WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' };
+const WEBHOOK_ENV = { ...LOOPBACK_WEBHOOKS, WEBHOOK_POLL_MS: '50' };
 const DAY_MS = 86_400_000;
 
 let hook: Awaited<ReturnType<typeof startReceiver>>;

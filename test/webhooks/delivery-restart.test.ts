@@ -8,7 +8,7 @@ import { applyMigrations } from '../../src/db/migrate.js';
 import { uploadFile } from '../helpers/graphql-client.js';
 import { spawnServer, type ServerProcess } from '../helpers/server-process.js';
 import { createTestDatabase } from '../helpers/test-database.js';
-import { answer, startReceiver } from '../helpers/webhook-receiver.js';
+import { answer, startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-hook-restart-'));
 let running: ServerProcess | undefined;
@@ -28,8 +28,7 @@ describe('a server killed with kill -9 during a delivery', () => {
       await db.close();
       const env = {
         DATA_DIR: dataDir,
-        WEBHOOK_ALLOW_HTTP: 'true',
-        WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+        ...LOOPBACK_WEBHOOKS,
         WEBHOOK_TIMEOUT_MS: '1000',
         WEBHOOK_POLL_MS: '100',
         ...(database.url ? { DATABASE_URL: database.url } : {}),

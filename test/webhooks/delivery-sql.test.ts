@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { startReceiver } from '../helpers/webhook-receiver.js';
+import { startReceiver, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 import { recordAttempts, releaseDeliveries, type AttemptResult } from '../../src/webhooks/delivery-sql.js';
 
 let server: TestServer;
@@ -11,7 +11,7 @@ let alice: string;
 let hook: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
-  server = await startTestServer({ WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8', WEBHOOK_POLL_MS: '50' });
+  server = await startTestServer({ ...LOOPBACK_WEBHOOKS, WEBHOOK_POLL_MS: '50' });
   alice = await server.tenant('alice');
   hook = await startReceiver();
 });

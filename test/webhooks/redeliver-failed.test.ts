@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../helpers/graphql-client.js';
 import { deliveriesSettled, settledFile } from '../helpers/settled-files.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, receiversClosedAfterEach } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 const REDELIVER_FAILED = 'mutation($since: DateTime!) { redeliverFailedWebhooks(since: $since) }';
 
@@ -13,8 +13,7 @@ const receiver = receiversClosedAfterEach();
 
 beforeAll(async () => {
   server = await startTestServer({
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0,50ms',
     WEBHOOK_POLL_MS: '50',
   });

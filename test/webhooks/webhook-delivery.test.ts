@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateWebhookSecret } from '../../src/webhooks/webhook-secrets.js';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { answer, receiversClosedAfterEach } from '../helpers/webhook-receiver.js';
+import { answer, receiversClosedAfterEach, LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
 
 let server: TestServer;
 let alice: string;
@@ -13,8 +13,7 @@ const receiver = receiversClosedAfterEach();
 
 beforeAll(async () => {
   server = await startTestServer({
-    WEBHOOK_ALLOW_HTTP: 'true',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
+    ...LOOPBACK_WEBHOOKS,
     WEBHOOK_RETRY_SCHEDULE: '0,100ms,100ms,100ms',
     WEBHOOK_TIMEOUT_MS: '500',
     WEBHOOK_POLL_MS: '50',
