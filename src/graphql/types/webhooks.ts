@@ -10,7 +10,7 @@ import { WebhookEventTypeEnum } from './upload.js';
 export const WebhookDeliveryState = builder.enumType('WebhookDeliveryState', {
   values: {
     PENDING: { description: 'Waiting for its first or next attempt.' },
-    SENDING: { description: 'An attempt is in flight.' },
+    SENDING: { description: 'Taken by a dispatcher: its attempt is in flight, or starts as soon as a slot for its host and tenant frees.' },
     DELIVERED: { description: 'The receiver answered 2xx.' },
     FAILED: { description: 'Every attempt failed, or the receiver answered 410 Gone.' },
     DISCARDED: { description: 'Not sent: see reason (superseded by a newer status, or webhook disabled).' },
