@@ -217,6 +217,7 @@ export class StatusRecorder {
    */
   private async writeBatch(batch: QueuedChange[]): Promise<void> {
     const handoff = this.webhookHandoff?.accepting() ? this.webhookHandoff : null;
+    const startedAt = performance.now();
     let recorded: RecordedChange[];
     try {
       recorded = await recordChanges(this.prisma, batch.map((queued) => queued.change), handoff);
@@ -232,7 +233,7 @@ export class StatusRecorder {
       if (event && delivery) handed.push({ event, delivery });
       else if (event && queued === false) queuedNothing.push(event);
     }
-    handoff?.take(handed, queuedNothing);
+    handoff?.take(handed, queuedNothing, startedAt);
     batch.forEach((queued, index) => {
       const { event } = recorded[index];
       if (event) this.publish(event);

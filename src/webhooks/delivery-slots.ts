@@ -25,7 +25,10 @@ export class DeliverySlots {
   private sendingPerHost = new Map<string, number>();
   private sendingPerTenant = new Map<string, number>();
   private sendingTotal = 0;
-  /** With when each came (performance.now()). */
+  /**
+   * With a time no later than its lease's start (performance.now() before the statement that
+   * leased it): what it may still wait is counted from then.
+   */
   private waiting: { delivery: ClaimedDelivery; heldSince: number }[] = [];
 
   constructor(
@@ -56,13 +59,16 @@ export class DeliverySlots {
     return { hosts: full(hosts, this.limits.concurrencyPerHost), tenants: full(tenants, this.limits.concurrencyPerTenant) };
   }
 
-  /** Holds deliveries that a claim bounded already. */
-  hold(deliveries: ClaimedDelivery[], now: number): void {
-    for (const delivery of deliveries) this.waiting.push({ delivery, heldSince: now });
+  /** Holds deliveries that a claim bounded already, leased since `leasedSince` (performance.now()). */
+  hold(deliveries: ClaimedDelivery[], leasedSince: number): void {
+    for (const delivery of deliveries) this.waiting.push({ delivery, heldSince: leasedSince });
   }
 
-  /** Holds, in order, each delivery that fits within what may be held; tells which did and which did not. */
-  holdWithin(deliveries: ClaimedDelivery[], now: number): { held: ClaimedDelivery[]; beyond: ClaimedDelivery[] } {
+  /**
+   * Holds, in order, each delivery that fits within what may be held, leased since `leasedSince`;
+   * tells which did and which did not.
+   */
+  holdWithin(deliveries: ClaimedDelivery[], leasedSince: number): { held: ClaimedDelivery[]; beyond: ClaimedDelivery[] } {
     const { hosts, tenants } = this.heldPer();
     const held: ClaimedDelivery[] = [];
     const beyond: ClaimedDelivery[] = [];
@@ -75,7 +81,7 @@ export class DeliverySlots {
         beyond.push(delivery);
         continue;
       }
-      this.waiting.push({ delivery, heldSince: now });
+      this.waiting.push({ delivery, heldSince: leasedSince });
       held.push(delivery);
       countIn(hosts, delivery.host);
       countIn(tenants, delivery.tenantId);
@@ -85,10 +91,12 @@ export class DeliverySlots {
 
   /**
    * Takes out, in the order they came, the waiting deliveries that have a slot: those that waited
-   * longer than `maxWaitMs` as overdue, the others as sending, each in its slot until release().
+   * longer than `maxWaitMs` as overdue, the others as sending, each in its slot until release(),
+   * with the time (performance.now()) by which its request must have started: `maxWaitMs` after
+   * it was held.
    */
-  start(now: number, maxWaitMs: number): { sending: ClaimedDelivery[]; overdue: ClaimedDelivery[] } {
-    const sending: ClaimedDelivery[] = [];
+  start(now: number, maxWaitMs: number): { sending: { delivery: ClaimedDelivery; sendBy: number }[]; overdue: ClaimedDelivery[] } {
+    const sending: { delivery: ClaimedDelivery; sendBy: number }[] = [];
     const overdue: ClaimedDelivery[] = [];
     this.waiting = this.waiting.filter(({ delivery, heldSince }) => {
       if (!this.hasSlot(delivery)) return true;
@@ -98,7 +106,7 @@ export class DeliverySlots {
         countIn(this.sendingPerHost, delivery.host);
         countIn(this.sendingPerTenant, delivery.tenantId);
         this.sendingTotal++;
-        sending.push(delivery);
+        sending.push({ delivery, sendBy: heldSince + maxWaitMs });
       }
       return false;
     });

@@ -117,6 +117,8 @@ export class WebhookDispatcher implements WebhookHandoff {
   /** The hosts and tenants that held all they may at the last claim: a slot of theirs freeing calls for another. */
   private boundedAtClaim = { hosts: new Set<string>(), tenants: new Set<string>() };
   private stopping = false;
+  /** The stop's grace is over: what is still being sent is left to its lease. */
+  private abandoned = false;
   private signal = new WakeSignal();
   private loop: Promise<void> | undefined;
   private sends = new Set<Promise<void>>();
@@ -186,6 +188,7 @@ export class WebhookDispatcher implements WebhookHandoff {
         this.claimWanted = false;
         const held = this.slots.heldPer();
         this.boundedAtClaim = this.slots.atTheirBound(held);
+        const claimStartedAt = performance.now();
         try {
           claimed = await this.lostClaims.claim(() =>
             claimDeliveries(this.prisma, this.id, this.leaseMs, {
@@ -201,7 +204,7 @@ export class WebhookDispatcher implements WebhookHandoff {
           if (!this.stopping) this.log.error({ err: error }, 'could not claim webhook deliveries');
         }
         this.markUnsettled(claimed);
-        this.slots.hold(claimed, performance.now());
+        this.slots.hold(claimed, claimStartedAt);
         // Until a claim finds nothing: more may be due than the bounds let one claim take. What a
         // host or tenant at its bound has due waits for a slot of its to free (freeSlot), not for
         // the next round: a receiver that hangs holds its host's slots for a whole timeout, and
@@ -243,12 +246,12 @@ export class WebhookDispatcher implements WebhookHandoff {
    * Holds what a batch of status changes handed over, as a claim's, within the bounds a claim
    * keeps to; gives back the rest (a batch carries up to 32, and may be all one host's).
    */
-  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void {
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[], leasedSince: number): void {
     this.handoffAnswered();
     for (const { event } of handed) this.claimless.recent.add(changeKey(event));
     for (const event of queuedNothing) this.claimless.recent.add(changeKey(event));
     const deliveries = handed.map(toClaimedDelivery);
-    const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, performance.now());
+    const { held, beyond } = this.stopping ? { held: [], beyond: deliveries } : this.slots.holdWithin(deliveries, leasedSince);
     this.markUnsettled(held);
     this.giveBackLater(beyond);
     this.startWaiting();
@@ -295,11 +298,11 @@ export class WebhookDispatcher implements WebhookHandoff {
     const { sending, overdue } = this.slots.start(performance.now(), this.leaseMs - this.config.timeoutMs - 1_000);
     this.giveBackLater(overdue);
     if (overdue.length > 0) this.signal.wake();
-    for (const delivery of sending) this.begin(delivery);
+    for (const { delivery, sendBy } of sending) this.begin(delivery, sendBy);
   }
 
-  /** Sends a delivery that has its slot. */
-  private begin(delivery: ClaimedDelivery): void {
+  /** Sends a delivery that has its slot, if its request can start by `sendBy` (performance.now()). */
+  private begin(delivery: ClaimedDelivery, sendBy: number): void {
     const lease = delivery.lockedUntil.getTime();
     let slotHeld = true;
     // The slot is free once the request is over: a waiting delivery takes it at once; its record
@@ -312,7 +315,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       this.startWaiting();
       this.signal.wake();
     };
-    const send = this.deliver(delivery, freeSlot)
+    const send = this.deliver(delivery, sendBy, freeSlot)
       .catch((error: unknown) => this.log.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook attempt'))
       .finally(() => {
         freeSlot();
@@ -322,15 +325,29 @@ export class WebhookDispatcher implements WebhookHandoff {
     this.sends.add(send);
   }
 
-  private async deliver(delivery: ClaimedDelivery, freeSlot: () => void): Promise<void> {
+  private async deliver(delivery: ClaimedDelivery, sendBy: number, freeSlot: () => void): Promise<void> {
     const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
+    const secrets = await this.signingSecrets.of({ ...delivery, webhookSecret: secret });
+    if (this.abandoned) return;
+    // The secrets' reads can stall with the database. Sent after its time, the request could
+    // outlive the lease, and another dispatcher send it, and the file's next one, meanwhile.
+    if (performance.now() > sendBy) {
+      this.giveBackLater([delivery]);
+      if (this.stopping) this.givingBackAtStop = this.givingBackAtStop.then(() => this.giveBack());
+      else this.signal.wake();
+      return;
+    }
     const outcome = await this.sender.send({
       id: `evt_${delivery.eventId}`,
       url: delivery.url,
       body: webhookPayload(delivery.eventType, delivery.event),
-      secrets: await this.signingSecrets.of({ ...delivery, webhookSecret: secret }),
+      secrets,
     });
     freeSlot();
+    // The stop's grace ended during the request, and the stop closed its socket: no answer came,
+    // and the delivery keeps its lease, to be sent again, rather than counting a failure of ours
+    // against the receiver (on its last attempt, failing it for good).
+    if (this.abandoned) return;
     this.observer.attempted(outcome);
     const resolution = resolveAttempt(outcome, delivery.attemptCount, this.config.retryScheduleMs);
     const { attemptedAt, durationMs, responseStatus, responseBody, error } = outcome;
@@ -396,6 +413,7 @@ export class WebhookDispatcher implements WebhookHandoff {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([...this.sends, answered]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
+    this.abandoned = true;
     await this.givingBackAtStop;
     // A batch whose answer was lost may have handed deliveries over. With no rounds left to give
     // them back in, it is now, or they would wait out their lease. (One still unanswered after

@@ -34,9 +34,10 @@ export interface WebhookHandoff {
   accepting(): boolean;
   /**
    * What the batch handed over, after its commit (possibly nothing), and its changes that queued
-   * no delivery at all: neither needs a claim.
+   * no delivery at all: neither needs a claim. `leasedSince` is performance.now() from before the
+   * batch's statement, which leased what it handed over: the leases run from no earlier.
    */
-  take(handed: HandedDelivery[], queuedNothing: StatusEvent[]): void;
+  take(handed: HandedDelivery[], queuedNothing: StatusEvent[], leasedSince: number): void;
   /** The batch failed: it may have committed all the same, and handed over what no answer told of. */
   lost(): void;
 }

@@ -157,7 +157,7 @@ describe('deliveries handed over by the status change that queues them', () => {
       // What the second batch hands over would be taken from it: nothing is given back meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(receiver.received).toHaveLength(0);
-      dispatcher.take([], []);
+      dispatcher.take([], [], performance.now());
       // Given back, not left to its lease of a minute, and claimed again at once.
       await receiver.until((received) => received.length === 1, 5_000);
       expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, progress: 10 });
