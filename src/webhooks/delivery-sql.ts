@@ -236,9 +236,12 @@ const REDELIVER_BATCH = 500;
  * Queues again, as `redeliver` does, a tenant's deliveries that failed for good and were queued at
  * or after `since`: what a receiver missed during an outage. Left out: those of a file whose
  * webhook a 410 disabled (the receiver asked for no more; redelivering one by one turns it back
- * on), and a `file.processing` delivery after which the same file and URL had a later one, so
- * that a stale state never goes out after a newer one. Those it queues again count from now, so
- * one that fails again meanwhile is not taken twice. Returns how many it queued.
+ * on), and a delivery after which the same file and URL had a later one, so that a stale state
+ * never goes out after a newer one. A terminal one too: a file.failed whose file was retried and
+ * completed would be the receiver's last word on a completed file. The latest of a file and URL
+ * was delivered, waits, or failed and is queued again here, so the receiver ends with the file's
+ * latest state all the same. Those it queues again count from now, so one that fails again
+ * meanwhile is not taken twice. Returns how many it queued.
  */
 export async function redeliverFailed(prisma: PrismaClient, tenantId: string, since: Date): Promise<number> {
   const startedAt = new Date();
@@ -249,7 +252,7 @@ export async function redeliverFailed(prisma: PrismaClient, tenantId: string, si
   for (;;) {
     const [batch] = await prisma.$queryRaw<{ queued: number; lastCreatedAt: Date | null; lastId: string | null }[]>`
       WITH batch AS (
-        SELECT d.id, d.file_id, d.url, d.sequence, d.event_type, d.created_at FROM webhook_delivery d
+        SELECT d.id, d.file_id, d.url, d.sequence, d.created_at FROM webhook_delivery d
         WHERE d.tenant_id = ${tenantId}::uuid AND d.state = 'FAILED'
           AND (d.created_at, d.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid) AND d.created_at < ${startedAt}
         ORDER BY d.created_at, d.id
@@ -259,10 +262,10 @@ export async function redeliverFailed(prisma: PrismaClient, tenantId: string, si
         UPDATE webhook_delivery w SET ${QUEUED_AGAIN}
         FROM batch b JOIN file f ON f.id = b.file_id
         WHERE w.id = b.id AND f.webhook_disabled_at IS NULL
-          AND (b.event_type <> 'file.processing' OR NOT EXISTS (
+          AND NOT EXISTS (
             -- OFFSET 0: a probe of the file's deliveries each, not an anti-join over the whole log.
             SELECT 1 FROM webhook_delivery later WHERE later.file_id = b.file_id AND later.url = b.url AND later.sequence > b.sequence
-            OFFSET 0))
+            OFFSET 0)
         RETURNING w.id)
       SELECT (SELECT count(*)::int FROM queued) AS queued, last.created_at AS "lastCreatedAt", last.id::text AS "lastId"
       FROM (SELECT NULL) AS one LEFT JOIN (SELECT created_at, id FROM batch ORDER BY created_at DESC, id DESC LIMIT 1) last ON true`;

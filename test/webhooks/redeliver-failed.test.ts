@@ -69,6 +69,43 @@ describe('redeliverFailedWebhooks', () => {
     expect(hook.received).toHaveLength(failedOnce + 3);
   });
 
+  it('leaves a failed terminal event after which its file and URL had a later one: a retry that completed', async () => {
+    const { prisma } = server.service.db;
+    const { status } = server.service.services;
+    const hook = await receiverDown();
+    const since = new Date().toISOString();
+    const tenant = await prisma.tenant.findFirstOrThrow({ where: { name: 'alice' } });
+    const fileId = await prisma.$transaction(async (tx) => {
+      const file = await tx.file.create({
+        data: { tenantId: tenant.id, filename: 'f.txt', mimeType: 'text/plain', size: 1n, sha256: '0'.repeat(64), webhookUrl: hook.url, webhookEvents: ['file.completed', 'file.failed'] },
+      });
+      await status.recordQueued(tx, file, {});
+      return file.id;
+    });
+    // Its first attempt fails while the receiver is down, and so does the delivery that says so.
+    await status.record({ fileId, status: 'FAILED', progress: 40, message: 'could not convert' });
+    await deliveriesSettled(prisma, fileId);
+    expect((await deliveriesOf(fileId)).map((delivery) => [delivery.eventType, delivery.state])).toEqual([['file.failed', 'FAILED']]);
+    // The receiver is back; the owner retries the file, which completes, and the receiver hears it.
+    hook.reply = answer(204);
+    await prisma.$transaction((tx) => status.recordRetry(tx, fileId));
+    await status.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+    await hook.until((received) => received.some((request) => JSON.parse(request.body).type === 'file.completed'));
+    await deliveriesSettled(prisma, fileId);
+    const heard = hook.received.length;
+
+    const { body } = await graphql(server.url, alice, REDELIVER_FAILED, { since });
+
+    // The first attempt's failure, sent now, would be the receiver's last word on a completed file.
+    expect(body).toEqual({ data: { redeliverFailedWebhooks: 0 } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(hook.received).toHaveLength(heard);
+    expect((await deliveriesOf(fileId)).map((delivery) => [delivery.eventType, delivery.state])).toEqual([
+      ['file.failed', 'FAILED'],
+      ['file.completed', 'DELIVERED'],
+    ]);
+  });
+
   it("leaves another tenant's failures, those before `since`, and a file whose webhook a 410 disabled", async () => {
     const { prisma } = server.service.db;
     const hook = await receiverDown();

@@ -115,7 +115,7 @@ builder.mutationField('redeliverWebhook', (t) =>
 builder.mutationField('redeliverFailedWebhooks', (t) =>
   t.int({
     description:
-      'After a receiver\'s outage: sends again every delivery of yours that failed for good and was queued since `since`, with its webhook-id and a fresh retry schedule, as redeliverWebhook does. Leaves out the files whose webhook a 410 Gone disabled, and a file.processing delivery that a later one of the same file and URL followed. Returns how many were queued again.',
+      'After a receiver\'s outage: sends again every delivery of yours that failed for good and was queued since `since`, with its webhook-id and a fresh retry schedule, as redeliverWebhook does. Leaves out the files whose webhook a 410 Gone disabled, and a delivery that a later one of the same file and URL followed (that one, or its receipt, carries the newer state). Returns how many were queued again.',
     args: { since: t.arg({ type: 'DateTime', required: true }) },
     resolve: async (_root, { since }, { tenant, services }) => {
       const queued = await redeliverFailed(services.prisma, tenant.id, since);
