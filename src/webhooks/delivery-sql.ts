@@ -179,21 +179,33 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
  * a later lease of the same delivery from its sender.
  */
 export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, held: { id: string; lockedUntil: Date }[]): Promise<number> {
-  return prisma.$executeRaw`
-    WITH released AS (
-      SELECT d.id, h.locked_until, d.event_type = 'file.processing' AND EXISTS (
-               SELECT 1 FROM webhook_delivery l
-               WHERE l.file_id = d.file_id AND l.url = d.url AND l.state = 'PENDING' AND l.sequence > d.sequence) AS superseded
-      FROM webhook_delivery d
-      JOIN unnest(${held.map((delivery) => delivery.id)}::uuid[], ${held.map((delivery) => delivery.lockedUntil)}::timestamptz[]) AS h(id, locked_until)
-        ON d.id = h.id AND d.locked_until = h.locked_until)
-    UPDATE webhook_delivery d
-    SET state = CASE WHEN r.superseded THEN 'DISCARDED' ELSE 'PENDING' END,
-        discard_reason = CASE WHEN r.superseded THEN 'superseded' END,
-        next_attempt_at = CASE WHEN r.superseded THEN NULL ELSE d.next_attempt_at END,
-        locked_by = NULL, locked_until = NULL, attempt_count = d.attempt_count - 1
-    FROM released r
-    WHERE d.id = r.id AND d.locked_until = r.locked_until AND d.state = 'SENDING' AND d.locked_by = ${dispatcherId}`;
+  const ids = held.map((delivery) => delivery.id);
+  // First the status changes under way of their files, as record_webhook_attempts waits for them
+  // (migration attempts_wait_for_status_changes): the give-back, in a new snapshot, then sees the
+  // delivery such a change queues, and supersedes the stale one it could not.
+  const [, released] = await prisma.$transaction([
+    prisma.$executeRaw`
+      SELECT 1 FROM file_status s
+      WHERE s.file_id IN (SELECT d.file_id FROM webhook_delivery d WHERE d.id = ANY(${ids}::uuid[]) AND d.event_type = 'file.processing')
+      ORDER BY s.file_id
+      FOR SHARE OF s`,
+    prisma.$executeRaw`
+      WITH released AS (
+        SELECT d.id, h.locked_until, d.event_type = 'file.processing' AND EXISTS (
+                 SELECT 1 FROM webhook_delivery l
+                 WHERE l.file_id = d.file_id AND l.url = d.url AND l.state = 'PENDING' AND l.sequence > d.sequence) AS superseded
+        FROM webhook_delivery d
+        JOIN unnest(${ids}::uuid[], ${held.map((delivery) => delivery.lockedUntil)}::timestamptz[]) AS h(id, locked_until)
+          ON d.id = h.id AND d.locked_until = h.locked_until)
+      UPDATE webhook_delivery d
+      SET state = CASE WHEN r.superseded THEN 'DISCARDED' ELSE 'PENDING' END,
+          discard_reason = CASE WHEN r.superseded THEN 'superseded' END,
+          next_attempt_at = CASE WHEN r.superseded THEN NULL ELSE d.next_attempt_at END,
+          locked_by = NULL, locked_until = NULL, attempt_count = d.attempt_count - 1
+      FROM released r
+      WHERE d.id = r.id AND d.locked_until = r.locked_until AND d.state = 'SENDING' AND d.locked_by = ${dispatcherId}`,
+  ]);
+  return released;
 }
 
 /**

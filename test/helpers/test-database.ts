@@ -34,15 +34,17 @@ export async function createTestDatabase(
 
 /**
  * A migrated database of the caller's own, in a temporary data directory: the embedded default,
- * or a fresh database on TEST_DATABASE_URL's server. close() removes it all.
+ * or a fresh database on TEST_DATABASE_URL's server (`url`, for connections of its own). close()
+ * removes it all.
  */
-export async function openTestDatabase(name: string): Promise<{ db: Database; close(): Promise<void> }> {
+export async function openTestDatabase(name: string): Promise<{ db: Database; url: string | undefined; close(): Promise<void> }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const database = await createTestDatabase();
   const db = await openDatabase({ dataDir, databaseUrl: database.url });
   await applyMigrations(db);
   return {
     db,
+    url: database.url,
     async close() {
       await db.close();
       await database.drop();
