@@ -6,6 +6,20 @@ const SNIFF_BYTES = 64 * 1024;
 
 /** Claimed types we believe when the bytes are text, since text carries no magic number. */
 const TEXT_LIKE = /^(text\/[a-z0-9.+-]+|application\/(json|xml|x-ndjson|[a-z0-9.-]+\+(json|xml)))$/;
+const JSON_LIKE = /^application\/(json|x-ndjson|[a-z0-9.-]+\+json)$/;
+const XML_LIKE = /^(text\/xml|application\/(xml|[a-z0-9.-]+\+xml))$/;
+
+/**
+ * Whether text begins as its claimed type must: JSON with a value (object, array, string, number,
+ * true, false, null), XML with `<`. Neither is parsed whole: a claim that gets this far is
+ * believed for what the sample cannot show.
+ */
+function beginsAsClaimed(text: string, claimed: string): boolean {
+  const start = text.replace(/^\uFEFF/, '').trimStart();
+  if (JSON_LIKE.test(claimed)) return /^([[{"\-0-9]|(true|false|null)(?![a-zA-Z0-9_]))/.test(start);
+  if (XML_LIKE.test(claimed)) return start.startsWith('<');
+  return true;
+}
 
 /**
  * Valid in its encoding and free of NULs. UTF-16 is known only by its byte-order mark: without
@@ -22,7 +36,8 @@ function isText(bytes: Buffer, encoding: string, cut: boolean): boolean {
 
 /**
  * The real type of a file, read from its bytes. The client's claim is used only to name the kind
- * of text (CSV, JSON…) once the bytes are known to be text.
+ * of text (CSV, JSON…) once the bytes are known to be text, and a JSON or XML claim only when the
+ * text begins as such a document does; otherwise the text is text/plain.
  */
 export async function sniffType(filePath: string, claimedType: string): Promise<string> {
   const handle = await fs.open(filePath, 'r');
@@ -37,7 +52,8 @@ export async function sniffType(filePath: string, claimedType: string): Promise<
     if (detected) return detected.mime;
     if (!text) return 'application/octet-stream';
     const claimed = claimedType.toLowerCase().split(';')[0].trim();
-    return TEXT_LIKE.test(claimed) ? claimed : 'text/plain';
+    const believed = TEXT_LIKE.test(claimed) && beginsAsClaimed(new TextDecoder(encoding).decode(bytes.subarray(0, 1024)), claimed);
+    return believed ? claimed : 'text/plain';
   } finally {
     await handle.close();
   }

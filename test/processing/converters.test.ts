@@ -73,6 +73,25 @@ describe('sniffType', () => {
     expect(await sniff(Buffer.from('plain'), 'image/png')).toBe('text/plain');
   });
 
+  it.each([
+    ['a JSON object', '{"a":1}', 'application/json', 'application/json'],
+    ['a JSON array after whitespace and a byte-order mark', '\uFEFF \n [1, 2]', 'application/json', 'application/json'],
+    ['a JSON number', '-12.5', 'application/json', 'application/json'],
+    ['a JSON literal', 'null', 'application/json', 'application/json'],
+    ['prose that begins with a JSON literal', 'nullified', 'application/json', 'text/plain'],
+    ['newline-delimited JSON', '{"a":1}\n{"a":2}\n', 'application/x-ndjson', 'application/x-ndjson'],
+    ['a vendor JSON type', '{"type":"Feature"}', 'application/geo+json', 'application/geo+json'],
+    ['prose claimed as JSON', 'this is not json at all', 'application/json', 'text/plain'],
+    ['prose claimed as a vendor JSON type', 'hello', 'application/ld+json', 'text/plain'],
+    ['an empty file claimed as JSON', '', 'application/json', 'text/plain'],
+    ['an XML document', '<?xml version="1.0"?><a/>', 'application/xml', 'application/xml'],
+    ['an XML document claimed as text/xml', '  <feed/>', 'text/xml', 'text/xml'],
+    ['prose claimed as XML', 'not xml', 'application/xml', 'text/plain'],
+    ['JSON claimed as SVG', '{"a":1}', 'image/svg+xml', 'text/plain'],
+  ])('names %s by its claim only if it begins as one', async (_name, text, claimed, expected) => {
+    expect(await sniff(Buffer.from(text), claimed)).toBe(expected);
+  });
+
   const SNIFF_BYTES = 64 * 1024;
   const utf16 = (text: string) => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
   const utf16be = (units: number[]) => Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(units)]);
