@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
@@ -29,6 +30,16 @@ export interface ServerContext {
 /** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), under which a page of files with every field would not pass (19,813). */
 export const QUERY_LIMITS = { tokens: 1000, depth: 8, aliases: 15, cost: 20_000 };
 
+/**
+ * graphql-armor throws its refusal out of validation, where it reached the client without the
+ * `GRAPHQL_VALIDATION_FAILED` code that every other invalid document gets; reported as a
+ * validation error, it gets it.
+ */
+const REPORT_REFUSAL = {
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
 /** An error among Yoga's log arguments goes through pino's serializer: as a plain argument it was logged as {}. */
 function yogaLogFields(args: unknown[]): { err?: unknown; args: unknown[] } {
   const err = args.find((arg) => arg instanceof Error);
@@ -55,9 +66,9 @@ export function createYogaApp(services: Services, log: Logger) {
       // work, and on the embedded database every query waits for it. The numbers are in the
       // errors, and far above what the API's own operations need (README, "API").
       maxTokensPlugin({ n: QUERY_LIMITS.tokens, exposeLimits: true }),
-      maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true }),
-      maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true }),
-      costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true }),
+      maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true, ...REPORT_REFUSAL }),
+      maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true, ...REPORT_REFUSAL }),
+      costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true, ...REPORT_REFUSAL }),
       usePageSizeCost(QUERY_LIMITS.cost),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
       useJsonBodyLimit(JSON_BODY_LIMIT),

@@ -7,6 +7,9 @@ export class FileTooLargeError extends Error {
 
 export class InvalidWebhookUrlError extends Error {}
 
+/** webhookEvents that name nothing to send, or have no webhookUrl to send to. */
+export class InvalidWebhookEventsError extends Error {}
+
 export class MissingFileError extends Error {}
 
 /** The request ended, or turned malformed, before the file's last byte. */

@@ -1,4 +1,4 @@
-import { InvalidWebhookUrlError } from './errors.js';
+import { InvalidWebhookEventsError, InvalidWebhookUrlError } from './errors.js';
 
 export const WEBHOOK_EVENT_TYPES = ['file.processing', 'file.completed', 'file.failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
@@ -19,8 +19,11 @@ export async function parseWebhookTarget(
   events: WebhookEventType[] | null | undefined,
   checkUrl: (url: string) => Promise<unknown>,
 ): Promise<WebhookTarget | null> {
+  if (events && events.length === 0) {
+    throw new InvalidWebhookEventsError('webhookEvents is empty: name at least one event type, or leave it out for all three.');
+  }
   if (url === null || url === undefined) {
-    if (events?.length) throw new InvalidWebhookUrlError('webhookEvents needs a webhookUrl to deliver to.');
+    if (events) throw new InvalidWebhookEventsError('webhookEvents needs a webhookUrl to deliver to.');
     return null;
   }
   if (url.length > MAX_URL_LENGTH) throw new InvalidWebhookUrlError(`The webhook URL is longer than ${MAX_URL_LENGTH} characters.`);
@@ -38,9 +41,6 @@ export async function parseWebhookTarget(
   const normalized = parsed.toString();
   if (normalized.length > MAX_URL_LENGTH) {
     throw new InvalidWebhookUrlError(`The webhook URL is longer than ${MAX_URL_LENGTH} characters once encoded.`);
-  }
-  if (events && events.length === 0) {
-    throw new InvalidWebhookUrlError('webhookEvents is empty: name at least one event type, or leave it out for all three.');
   }
   try {
     await checkUrl(normalized);

@@ -40,7 +40,11 @@ describe('what one GraphQL document may ask for', () => {
     const aliases = Array.from({ length: QUERY_LIMITS.aliases + 1 }, (_, i) => `f${i}: files(first: 100) { edges { node { id } } }`);
     const { body } = await graphql(server.url, alice, `{ ${aliases.join(' ')} }`);
     expect(body.data).toBeUndefined();
-    expect(body.errors?.map((error) => error.message)).toEqual([`Syntax Error: Aliases limit of ${QUERY_LIMITS.aliases} exceeded, found ${QUERY_LIMITS.aliases + 1}.`]);
+    // Every limit it breaks is named: these pages also cost more than the limit.
+    expect(body.errors).toContainEqual({
+      message: `Syntax Error: Aliases limit of ${QUERY_LIMITS.aliases} exceeded, found ${QUERY_LIMITS.aliases + 1}.`,
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    });
   });
 
   it('refuses a document of too many tokens before parsing the rest, however deep it nests', async () => {
@@ -67,6 +71,9 @@ describe('what one GraphQL document may ask for', () => {
     // 15 pages of the default 20 cost 21,075: over, where counted as 15 rows they passed.
     const byArgumentDefault = await graphql(server.url, alice, `{ ${aliases('')} }`);
     expect(byArgumentDefault.body.errors?.[0].message).toContain(refused);
+    // A literal page size is refused at validation, with the same code.
+    const byLiteral = await graphql(server.url, alice, `{ ${aliases('(first: 100)')} }`);
+    expect(byLiteral.body.errors?.[0]).toMatchObject({ message: expect.stringContaining(refused), extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
     // The same documents with small pages run, answered as the variables ask.
     const small = await graphql(server.url, alice, `query($n: Int) { ${aliases('(first: $n)')} }`, { n: 1 });
     expect(small.body.errors).toBeUndefined();
@@ -76,7 +83,10 @@ describe('what one GraphQL document may ask for', () => {
   it(`refuses a selection deeper than ${QUERY_LIMITS.depth}`, async () => {
     const { body } = await graphql(server.url, alice, `{ ${'file(id: "x") { status { '.repeat(5)} sequence ${'} } '.repeat(5)} }`);
     expect(body.data).toBeUndefined();
-    expect(body.errors?.map((error) => error.message)).toContain(`Syntax Error: Query depth limit of ${QUERY_LIMITS.depth} exceeded, found 11.`);
+    expect(body.errors).toContainEqual({
+      message: `Syntax Error: Query depth limit of ${QUERY_LIMITS.depth} exceeded, found 11.`,
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+    });
   });
 
   it("still answers the API's deepest operations, a handful of aliases, and introspection", async () => {

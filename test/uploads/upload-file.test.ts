@@ -126,12 +126,21 @@ describe('uploadFile', () => {
     const refusals = [
       // 1,000 spaces are 3,000 characters once percent-encoded, which is what would be stored and sent.
       [{ webhookUrl: `http://127.0.0.1/a${' '.repeat(1_000)}b` }, 'The webhook URL is longer than 2048 characters once encoded.'],
-      // An empty choice used to mean all three.
-      [{ webhookUrl: 'http://127.0.0.1:9/hooks', webhookEvents: [] }, 'webhookEvents is empty: name at least one event type, or leave it out for all three.'],
     ] as const;
     for (const [variables, message] of refusals) {
       const { body } = await uploadFile(server.url, alice, 'hook', { variables });
       expect(body.errors?.[0]).toMatchObject({ message, extensions: { code: 'INVALID_WEBHOOK_URL' } });
+    }
+    // Nothing wrong with the URL: the choice of events is what cannot be used.
+    const badChoices = [
+      // An empty choice used to mean all three.
+      [{ webhookUrl: 'http://127.0.0.1:9/hooks', webhookEvents: [] }, 'webhookEvents is empty: name at least one event type, or leave it out for all three.'],
+      [{ webhookEvents: [] }, 'webhookEvents is empty: name at least one event type, or leave it out for all three.'],
+      [{ webhookEvents: ['FILE_FAILED'] }, 'webhookEvents needs a webhookUrl to deliver to.'],
+    ] as const;
+    for (const [variables, message] of badChoices) {
+      const { body } = await uploadFile(server.url, alice, 'hook', { variables });
+      expect(body.errors?.[0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT' } });
     }
     expect(await fileCount()).toBe(before);
     expect(await server.leftoverUploads()).toEqual([]);

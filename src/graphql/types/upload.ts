@@ -1,5 +1,5 @@
 import { acceptUpload, retryFile } from '../../uploads/accept-upload.js';
-import { FileTooLargeError, IncompleteUploadError, InvalidWebhookUrlError, MissingFileError } from '../../uploads/errors.js';
+import { FileTooLargeError, IncompleteUploadError, InvalidWebhookEventsError, InvalidWebhookUrlError, MissingFileError } from '../../uploads/errors.js';
 import { WEBHOOK_EVENT_TYPES, parseWebhookTarget, type WebhookEventType } from '../../uploads/webhook-target.js';
 import { isUuid } from '../../uuid.js';
 import { builder } from '../builder.js';
@@ -37,6 +37,7 @@ builder.mutationField('uploadFile', (t) =>
         return { file: await acceptUpload(services, tenant.id, args.file, webhook) };
       } catch (error) {
         if (error instanceof InvalidWebhookUrlError) throw clientError('INVALID_WEBHOOK_URL', error.message);
+        if (error instanceof InvalidWebhookEventsError) throw clientError('BAD_USER_INPUT', error.message);
         if (error instanceof FileTooLargeError) throw clientError('FILE_TOO_LARGE', error.message, 413);
         if (error instanceof MissingFileError) throw clientError('BAD_USER_INPUT', `No file arrived: ${error.message}`);
         if (error instanceof IncompleteUploadError) throw clientError('BAD_REQUEST', `The request ended before its file did: ${error.message}`, 400);
