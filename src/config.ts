@@ -120,6 +120,14 @@ function metricsPort(env: NodeJS.ProcessEnv, apiPort: number, role: Role): numbe
   return value;
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevel(raw: string | undefined): string {
+  const value = raw || 'info';
+  if (!LOG_LEVELS.includes(value)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  return value;
+}
+
 function role(raw: string | undefined): Role {
   const value = raw || 'all';
   if (value !== 'api' && value !== 'worker' && value !== 'all') {
@@ -154,7 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobPollMs: integer(env, 'JOB_POLL_MS', 1_000, 10),
     embeddedVacuumIntervalMs: integer(env, 'EMBEDDED_VACUUM_INTERVAL_MS', 10_000, 100),
     statusEventRetentionMs: duration(env, 'STATUS_EVENT_RETENTION', '30d', 3_600_000),
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env.LOG_LEVEL),
     metrics: {
       port: metricsPort(env, port, processRole),
       host: env.METRICS_HOST || '127.0.0.1',

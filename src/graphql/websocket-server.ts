@@ -20,6 +20,19 @@ interface Enveloped {
 export const MAX_OPERATIONS_PER_CONNECTION = 100;
 
 /**
+ * The API key as clients send it in connectionParams: `authorization`, in any case (`Authorization`
+ * too, as an HTTP header is written), or inside `headers`, as many clients send it.
+ */
+function authorizationOf(params: Record<string, unknown> | undefined): string | null {
+  const find = (fields: unknown): unknown => {
+    if (typeof fields !== 'object' || fields === null) return undefined;
+    return Object.entries(fields).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  };
+  const authorization = find(params) ?? find(params?.headers);
+  return typeof authorization === 'string' ? authorization : null;
+}
+
+/**
  * graphql-ws on the HTTP server's /graphql. Operations run through Yoga's envelop, so they share
  * its plugins and context (and so its auth) with HTTP. The API key arrives in connectionParams.
  */
@@ -30,8 +43,7 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
       execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       onConnect: async (ctx) => {
-        const authorization = ctx.connectionParams?.authorization;
-        const tenant = await services.authenticator.authenticate(typeof authorization === 'string' ? authorization : null);
+        const tenant = await services.authenticator.authenticate(authorizationOf(ctx.connectionParams));
         if (!tenant) return false; // closes with 4403 Forbidden
         ctx.extra.tenant = tenant;
         return true;

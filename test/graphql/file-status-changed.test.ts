@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { MAX_OPERATIONS_PER_CONNECTION } from '../../src/graphql/websocket-server.js';
@@ -216,6 +217,24 @@ describe('fileStatusChanged over graphql-ws', () => {
       );
       expect(error?.code).toBe(4403);
       expect(watch.events).toEqual([]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it.each([
+    ['as Authorization', (key: string) => ({ Authorization: key }), true],
+    ['inside headers', (key: string) => ({ headers: { authorization: key } }), true],
+    ['inside headers, a wrong one', () => ({ headers: { Authorization: 'Bearer fsk_wrong' } }), false],
+    ['as a number', () => ({ authorization: 42 }), false],
+  ])('takes the key sent %s as HTTP would', async (_name, params, accepted) => {
+    const client = createClient({ url: server.wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: params(alice) });
+    try {
+      const answer = await new Promise<unknown>((resolve) => {
+        client.subscribe({ query: '{ webhookSecret }' }, { next: resolve, error: resolve, complete: () => {} });
+      });
+      if (accepted) expect(answer).toMatchObject({ data: { webhookSecret: expect.stringMatching(/^whsec_/) } });
+      else expect(answer).toMatchObject({ code: 4403 });
     } finally {
       await client.dispose();
     }
