@@ -23,6 +23,7 @@ import { startLeftoverSweeps } from './storage/leftover-sweeps.js';
 import { startDeliveryLogRetention } from './webhooks/delivery-log-retention.js';
 import { releaseOrphanedDeliveries } from './webhooks/delivery-sql.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import { WebhookIds } from './webhooks/webhook-ids.js';
 import { createWebhookSender } from './webhooks/send-webhook.js';
 import { createUrlGuard } from './webhooks/url-guard.js';
 
@@ -83,6 +84,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       jobMaxAttempts: config.jobMaxAttempts,
       checkWebhookUrl: guard.check,
       statusCache: new StatusCache(db.prisma, bus),
+      webhookIds: new WebhookIds(db.prisma),
       watchObserver: metrics?.watches,
     };
     stops.push(async () => services.statusCache.close());

@@ -4,6 +4,7 @@ import type { StatusBus } from '../status/status-bus.js';
 import type { StatusCache } from '../status/status-cache.js';
 import type { WatchObserver } from '../status/watch-status.js';
 import type { UploadDeps } from '../uploads/accept-upload.js';
+import type { WebhookIds } from '../webhooks/webhook-ids.js';
 import type { OperationLoaders } from './operation-loaders.js';
 
 /** What every resolver may use: the caller's tenant and the services behind the API. */
@@ -12,6 +13,7 @@ export interface Services extends UploadDeps {
   bus: StatusBus;
   authenticator: ApiKeyAuthenticator;
   statusCache: StatusCache;
+  webhookIds: WebhookIds;
   /** Counts the subscriptions open, when metrics are on. */
   watchObserver?: WatchObserver;
 }

@@ -21,6 +21,7 @@ import { toClaimedDelivery, type HandedDelivery, type WebhookHandoff } from './h
 import { clampRetryAfter, parseRetryAfter, scheduledDelayMs } from './retry-schedule.js';
 import type { SendOutcome, WebhookSender } from './send-webhook.js';
 import { webhookPayload } from './webhook-payload.js';
+import { WebhookIds } from './webhook-ids.js';
 import { ensureWebhookSecret, SigningSecrets } from './webhook-secrets.js';
 
 /** What an attempt's outcome means for its delivery. */
@@ -125,6 +126,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   private unrecorded: { result: AttemptResult; done: (error?: unknown) => void }[] = [];
   private recording = false;
   private readonly signingSecrets: SigningSecrets;
+  private readonly webhookIds: WebhookIds;
 
   /** `announceQueued` tells every dispatcher, of every process, that deliveries are due again. */
   constructor(
@@ -137,6 +139,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   ) {
     this.slots = new DeliverySlots(config, CLAIM_AHEAD);
     this.signingSecrets = new SigningSecrets(prisma, log);
+    this.webhookIds = new WebhookIds(prisma);
   }
 
   /** A lease outlives the longest attempt with room to record it, so a live sender never loses its delivery. */
@@ -328,6 +331,7 @@ export class WebhookDispatcher implements WebhookHandoff {
   private async deliver(delivery: ClaimedDelivery, sendBy: number, freeSlot: () => void): Promise<void> {
     const secret = delivery.webhookSecret ?? (await ensureWebhookSecret(this.prisma, delivery.tenantId));
     const secrets = await this.signingSecrets.of({ ...delivery, webhookSecret: secret });
+    const id = await this.webhookIds.of(delivery.eventId);
     if (this.abandoned) return;
     // The secrets' reads can stall with the database. Sent after its time, the request could
     // outlive the lease, and another dispatcher send it, and the file's next one, meanwhile.
@@ -338,7 +342,7 @@ export class WebhookDispatcher implements WebhookHandoff {
       return;
     }
     const outcome = await this.sender.send({
-      id: `evt_${delivery.eventId}`,
+      id,
       url: delivery.url,
       body: webhookPayload(delivery.eventType, delivery.event),
       secrets,

@@ -66,7 +66,7 @@ describe('webhookDeliveries', () => {
     const row = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId: files[0] } });
     expect(node).toEqual({
       id: row.id,
-      eventId: `evt_${row.eventId}`,
+      eventId: await server.service.services.webhookIds.of(row.eventId),
       eventType: 'FILE_COMPLETED',
       state: 'DELIVERED',
       queuedAt: row.createdAt.toISOString(),

@@ -6,6 +6,7 @@ import { createStatusBus, topics } from '../../src/status/status-bus.js';
 import { openTestDatabase } from '../helpers/test-database.js';
 import { filesWithWebhook, interceptingQueryRaw, newDispatcher, recorderHandingTo } from '../helpers/webhook-dispatcher.js';
 import { startReceiver } from '../helpers/webhook-receiver.js';
+import { WebhookIds } from '../../src/webhooks/webhook-ids.js';
 
 let db: Database;
 let closeDatabase: () => Promise<void>;
@@ -61,7 +62,7 @@ describe('deliveries handed over by the status change that queues them', () => {
 
       await receiver.until((received) => received.length === 1, 5_000);
       expect(receiver.payloads()[0].data).toMatchObject({ file_id: fileId, sequence: event!.sequence, progress: 10 });
-      expect(receiver.received[0].headers['webhook-id']).toBe(`evt_${handed.eventId}`);
+      expect(receiver.received[0].headers['webhook-id']).toBe(await new WebhookIds(db.prisma).of(handed.eventId));
     } finally {
       await close();
       await receiver.close();

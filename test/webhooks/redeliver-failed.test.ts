@@ -57,7 +57,9 @@ describe('redeliverFailedWebhooks', () => {
     await hook.until((received) => received.length === failedOnce + 3);
     for (const fileId of files) await deliveriesSettled(prisma, fileId);
     const resent = hook.received.slice(failedOnce);
-    expect(resent.map((request) => request.headers['webhook-id']).sort()).toEqual(completed.map((delivery) => `evt_${delivery.eventId}`).sort());
+    const { webhookIds } = server.service.services;
+    const completedIds = await Promise.all(completed.map((delivery) => webhookIds.of(delivery.eventId)));
+    expect(resent.map((request) => request.headers['webhook-id']).sort()).toEqual(completedIds.sort());
     expect(resent.map((request) => JSON.parse(request.body).type)).toEqual(['file.completed', 'file.completed', 'file.completed']);
     expect(await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: stale.id }, select: { state: true } })).toEqual({ state: 'FAILED' });
     for (const delivery of completed) {

@@ -97,7 +97,7 @@ describe('webhook delivery', () => {
     const payloads = hook.received.map((request) => {
       expect(request.headers['content-type']).toBe('application/json');
       expect(request.headers['user-agent']).toMatch(/^filestatus-webhooks\/\d+\.\d+\.\d+$/);
-      expect(request.headers['webhook-id']).toMatch(/^evt_\d+$/);
+      expect(request.headers['webhook-id']).toMatch(/^evt_[\w-]{22}$/);
       expect(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(30);
       expect(Buffer.byteLength(request.body)).toBeLessThan(20_000);
       return verifier.verify(request.body, request.headers as Record<string, string>) as any;

@@ -33,7 +33,7 @@ export const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookD
     // An id, not the File: File.webhookDeliveries back to it would let one document nest a file's
     // whole log inside each of its deliveries, again and again.
     fileId: t.exposeID('fileId'),
-    eventId: t.id({ description: 'The `webhook-id` header: the same on every attempt.', resolve: (d) => `evt_${d.eventId}` }),
+    eventId: t.id({ description: 'The `webhook-id` header: the same on every attempt.', resolve: (d, _args, { services }) => services.webhookIds.of(d.eventId) }),
     eventType: t.field({ type: WebhookEventTypeEnum, resolve: (d) => d.eventType as 'file.processing' }),
     sequence: t.exposeInt('sequence'),
     url: t.exposeString('url'),
