@@ -48,11 +48,10 @@ export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new
   // Node warns of one on stderr past 10 per event.
   const localTarget = new EventTarget();
   setMaxListeners(0, localTarget);
-  const local = createPubSub({ eventTarget: localTarget as TypedEventTarget<CustomEvent> });
   const statusListeners = new Set<(event: StatusEvent) => void>();
   const hear = (event: StatusEvent): void => {
-    local.publish(topics.file(event.fileId), event);
-    local.publish(topics.tenant(event.tenantId), event);
+    localTarget.dispatchEvent(new CustomEvent(topics.file(event.fileId), { detail: event }));
+    localTarget.dispatchEvent(new CustomEvent(topics.tenant(event.tenantId), { detail: event }));
     for (const listener of statusListeners) listener(event);
   };
   eventTarget.addEventListener(topics.status, (message) => hear(reviveStatusEvent((message as CustomEvent<StatusEvent>).detail)));
@@ -65,8 +64,17 @@ export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new
       .catch((error: unknown) => resync.log.error({ err: error }, 'could not read the changes missed while the bus was down'));
   });
   return {
-    /** Per-file and per-tenant status topics, in this process. */
-    pubsub: local,
+    /**
+     * Calls `listener` with each status change on a file's or a tenant's topic, in this process,
+     * until the returned stop. A plain listener, not an async iterator: one with a buffer of its
+     * own (Yoga's pub-sub holds at most 1,024 pending events) threw, and ended the process, when
+     * a reconnected bus re-announced more changes at once than that.
+     */
+    watch(topic: string, listener: (event: StatusEvent) => void): () => void {
+      const onEvent = (message: Event) => listener((message as CustomEvent<StatusEvent>).detail);
+      localTarget.addEventListener(topic, onEvent);
+      return () => localTarget.removeEventListener(topic, onEvent);
+    },
     publishStatus(event: StatusEvent) {
       // This process's own changes reach its listeners at once, so that a read after a write sees
       // it; the copy that comes back over the wire is heard again.

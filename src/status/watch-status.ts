@@ -76,16 +76,8 @@ function orderedEvents(
   isLast: (event: StatusEvent) => boolean,
 ): AsyncGenerator<StatusEvent> {
   const queue = new LiveQueue();
-  const live = deps.bus.pubsub.subscribe(topic)[Symbol.asyncIterator]();
+  const unwatch = deps.bus.watch(topic, (event) => queue.push(event));
   deps.watchObserver?.opened();
-  let stopped = false;
-  void (async () => {
-    while (!stopped) {
-      const { value, done } = await live.next();
-      if (done) return;
-      queue.push(value as StatusEvent);
-    }
-  })();
 
   async function* catchUp(fileId: string, after: number, upTo: number): AsyncGenerator<StatusEvent> {
     for (;;) {
@@ -99,12 +91,13 @@ function orderedEvents(
     }
   }
 
-  let stopping: Promise<unknown> | undefined;
-  const stop = () => {
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
     stopped = true;
     queue.close();
-    if (!stopping) deps.watchObserver?.closed();
-    return (stopping ??= live.return?.() ?? Promise.resolve());
+    unwatch();
+    deps.watchObserver?.closed();
   };
 
   async function* ordered(): AsyncGenerator<StatusEvent> {

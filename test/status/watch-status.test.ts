@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Database } from '../../src/db/database.js';
+import { createLogger } from '../../src/log.js';
 import type { StatusEvent } from '../../src/status/model.js';
+import { RECONNECTED } from '../../src/status/postgres-event-target.js';
+import { readStatusesChangedSince } from '../../src/status/read-status.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, type StatusBus } from '../../src/status/status-bus.js';
 import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
@@ -136,4 +139,28 @@ describe('watchTenantStatus', () => {
       expect(sequences).toEqual(Array.from({ length: totals[index] }, (_, i) => i + 1));
     });
   });
+
+  it('takes a reconnected bus re-announcing thousands of changes at once, and delivers each', async () => {
+    // A tenant of its own, whose 1,500 files all changed while the bus was down.
+    const crowd = (await db.prisma.tenant.create({ data: { name: 'crowd' } })).id;
+    const count = 1_500;
+    await db.prisma.$executeRaw`
+      WITH files AS (
+        INSERT INTO file (id, tenant_id, filename, mime_type, size, sha256)
+        SELECT gen_random_uuid(), ${crowd}::uuid, 'f', 'text/plain', 1, 'x' FROM generate_series(1, ${count}::int) RETURNING id),
+      statuses AS (
+        INSERT INTO file_status (file_id, tenant_id, status, stage, progress, metadata, sequence, attempt, attempt_started_at, updated_at)
+        SELECT id, ${crowd}::uuid, 'PROCESSING', 'QUEUED', 0, '{}', 1, 1, now(), now() FROM files)
+      INSERT INTO file_status_event (file_id, tenant_id, sequence, status, stage, progress, metadata, attempt, created_at)
+      SELECT id, ${crowd}::uuid, 1, 'PROCESSING', 'QUEUED', 0, '{}', 1, now() FROM files`;
+    const wire = new EventTarget();
+    const reconnectedBus = createStatusBus(wire, { changedSince: (since) => readStatusesChangedSince(db.prisma, since), log: createLogger('silent') });
+    const stream = await watchTenantStatus({ prisma: db.prisma, bus: reconnectedBus }, crowd);
+    wire.dispatchEvent(new CustomEvent(RECONNECTED, { detail: { downSince: new Date(Date.now() - 60_000) } }));
+    let heard = 0;
+    const seen = await drain(stream, () => ++heard === count);
+    expect(new Set(seen.map((event) => event.fileId)).size).toBe(count);
+    expect(seen.every((event) => event.sequence === 1 && event.tenantId === crowd)).toBe(true);
+  });
 });
+
