@@ -63,7 +63,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     if (busTarget) stops.push(() => busTarget.close());
     // Only the API has watchers to catch up after a bus outage; a worker's dispatcher polls anyway.
     const resync = config.role === 'worker' ? undefined : { changedSince: (since: Date) => readStatusesChangedSince(db.prisma, since), log };
-    const bus = createStatusBus(busTarget?.target, resync);
+    const bus = createStatusBus(busTarget?.target, resync, { announcedByDatabase: db.kind === 'postgres' });
     const metrics = config.metrics.port === null ? null : createServiceMetrics(db.prisma, log);
     const blobs = new BlobStore(config.dataDir);
     const stopSweeps = await startLeftoverSweeps(db, blobs, log);

@@ -6,6 +6,8 @@ const SNIFF_BYTES = 64 * 1024;
 
 /** Claimed types we believe when the bytes are text, since text carries no magic number. */
 const TEXT_LIKE = /^(text\/[a-z0-9.+-]+|application\/(json|xml|x-ndjson|[a-z0-9.-]+\+(json|xml)))$/;
+/** Longer than RFC 6838 lets a type and subtype be (127 characters each): not a type. */
+const MAX_TYPE_LENGTH = 255;
 const JSON_LIKE = /^application\/(json|x-ndjson|[a-z0-9.-]+\+json)$/;
 const XML_LIKE = /^(text\/xml|application\/(xml|[a-z0-9.-]+\+xml))$/;
 
@@ -52,7 +54,8 @@ export async function sniffType(filePath: string, claimedType: string): Promise<
     if (detected) return detected.mime;
     if (!text) return 'application/octet-stream';
     const claimed = claimedType.toLowerCase().split(';')[0].trim();
-    const believed = TEXT_LIKE.test(claimed) && beginsAsClaimed(new TextDecoder(encoding).decode(bytes.subarray(0, 1024)), claimed);
+    const believed =
+      claimed.length <= MAX_TYPE_LENGTH && TEXT_LIKE.test(claimed) && beginsAsClaimed(new TextDecoder(encoding).decode(bytes.subarray(0, 1024)), claimed);
     return believed ? claimed : 'text/plain';
   } finally {
     await handle.close();

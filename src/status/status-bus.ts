@@ -36,13 +36,26 @@ interface Resync {
   log: Logger;
 }
 
+export interface StatusBusOptions {
+  /**
+   * Status changes reach the wire from the database, announced by the transaction that records
+   * each (PostgreSQL: migration status_events_announced_at_commit), so this process sends none.
+   * @default false
+   */
+  announcedByDatabase?: boolean;
+}
+
 /**
  * Yoga's pub-sub over an event target: an in-process one for the embedded database, PostgreSQL
  * LISTEN/NOTIFY when API and workers run in separate processes. When that connection comes back
  * after an outage, the current status of each file changed meanwhile is heard again: watchers that
  * see a sequence gap read the missed changes from the event table, so none is lost.
  */
-export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new EventTarget(), resync?: Resync) {
+export function createStatusBus(
+  eventTarget: TypedEventTarget<CustomEvent> = new EventTarget(),
+  resync?: Resync,
+  { announcedByDatabase = false }: StatusBusOptions = {},
+) {
   const wire = createPubSub({ eventTarget });
   // Every subscriber of a file or a tenant listens here: 11 on one topic are not a leak, though
   // Node warns of one on stderr past 10 per event.
@@ -79,7 +92,7 @@ export function createStatusBus(eventTarget: TypedEventTarget<CustomEvent> = new
       // This process's own changes reach its listeners at once, so that a read after a write sees
       // it; the copy that comes back over the wire is heard again.
       for (const listener of statusListeners) listener(event);
-      wire.publish(topics.status, event);
+      if (!announcedByDatabase) wire.publish(topics.status, event);
     },
     /**
      * Every status change of every file, at least once: this process's own at once, and every

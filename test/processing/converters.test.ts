@@ -88,6 +88,7 @@ describe('sniffType', () => {
     ['an XML document claimed as text/xml', '  <feed/>', 'text/xml', 'text/xml'],
     ['prose claimed as XML', 'not xml', 'application/xml', 'text/plain'],
     ['JSON claimed as SVG', '{"a":1}', 'image/svg+xml', 'text/plain'],
+    ['text claimed as a type longer than any type', 'hello', `text/${'x'.repeat(300)}`, 'text/plain'],
   ])('names %s by its claim only if it begins as one', async (_name, text, claimed, expected) => {
     expect(await sniff(Buffer.from(text), claimed)).toBe(expected);
   });

@@ -12,7 +12,7 @@ import { createPostgresEventTarget } from '../../src/status/postgres-event-targe
 import { readStatusesChangedSince } from '../../src/status/read-status.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, type StatusBus } from '../../src/status/status-bus.js';
-import { watchFileStatus } from '../../src/status/watch-status.js';
+import { watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
 const log = createLogger('silent');
@@ -132,6 +132,33 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('the PostgreSQL bus', () => {
     await db?.close();
     await database?.drop();
     fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('hears each change from the transaction that recorded it: in commit order, and though the recording process sends nothing', async () => {
+    const listening = await createPostgresEventTarget(database.url!, log);
+    closers.push(listening.close);
+    const resync = { changedSince: (since: Date) => readStatusesChangedSince(db.prisma, since), log };
+    const apiBus = createStatusBus(listening.target, resync, { announcedByDatabase: true });
+    const api = new StatusRecorder(db.prisma, apiBus);
+    // A worker process whose bus reaches no one: had it to announce its changes, none would arrive.
+    const worker = new StatusRecorder(db.prisma, createStatusBus(new EventTarget(), undefined, { announcedByDatabase: true }));
+    // The API's own publications wait behind a backlog: its changes must not arrive after the worker's.
+    for (let index = 0; index < 300; index++) apiBus.publishJobsQueued();
+    const tenantStream = await watchTenantStatus({ prisma: db.prisma, bus: apiBus }, tenantId);
+
+    const fileId = await newFile(api);
+    const fileStream = await watchFileStatus({ prisma: db.prisma, bus: apiBus }, tenantId, fileId);
+    await worker.record({ fileId, attempt: 1, status: 'PROCESSING', stage: 'VALIDATING', progress: 5 });
+    await worker.record({ fileId, attempt: 1, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+
+    // The current status, then each change; it completes after COMPLETED.
+    expect((await rest(fileStream)).map((event) => event.sequence)).toEqual([1, 2, 3]);
+    const ofFile: number[] = [];
+    for await (const event of tenantStream) {
+      if (event.fileId === fileId) ofFile.push(event.sequence);
+      if (event.fileId === fileId && event.status === 'COMPLETED') break;
+    }
+    expect(ofFile).toEqual([1, 2, 3]);
   });
 
   it("keeps a change published while the publisher's connection is down, and sends it once it is back", async () => {
