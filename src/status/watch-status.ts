@@ -84,6 +84,7 @@ function orderedEvents(
       const page = await readEventsAfter(deps.prisma, fileId, after, REPLAY_PAGE);
       for (const event of page) {
         if (event.sequence > upTo) return;
+        if (event.sequence !== after + 1) throw new HistoryExpiredError(fileId, after + 1, event.sequence - 1);
         after = event.sequence;
         yield event;
       }
@@ -151,6 +152,18 @@ function orderedEvents(
 }
 
 export class NotFoundError extends Error {}
+
+/**
+ * A subscriber fell so far behind that changes it had not read were deleted by the history's
+ * retention (STATUS_EVENT_RETENTION) before it caught up: the stream ends rather than skip them.
+ */
+export class HistoryExpiredError extends Error {
+  constructor(fileId: string, from: number, to: number) {
+    super(
+      `The changes ${from} to ${to} of file ${fileId} were deleted by the status history's retention before this subscription read them. Subscribe again for the current status.`,
+    );
+  }
+}
 
 /**
  * A file's status as a stream: the current status first, then every change in order, ending

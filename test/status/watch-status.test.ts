@@ -6,7 +6,9 @@ import { RECONNECTED } from '../../src/status/postgres-event-target.js';
 import { readStatusesChangedSince } from '../../src/status/read-status.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus, type StatusBus } from '../../src/status/status-bus.js';
-import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
+import { HistoryExpiredError, NotFoundError, watchFileStatus, watchTenantStatus } from '../../src/status/watch-status.js';
+import { deleteExpiredStatusEvents } from '../../src/status/status-event-retention.js';
+import { age } from '../helpers/settled-files.js';
 import { openTestDatabase } from '../helpers/test-database.js';
 
 let db: Database;
@@ -124,6 +126,28 @@ describe('watchFileStatus', () => {
     const pending = stream.next();
     await stream.return(undefined);
     expect(await pending).toMatchObject({ done: true });
+  });
+});
+
+describe('a subscriber behind by more than the history keeps', () => {
+  it('ends its stream with HistoryExpiredError at the hole, not skipping over it', async () => {
+    const fileId = await newFile();
+    const stream = await watchFileStatus({ prisma: db.prisma, bus }, tenantId, fileId);
+    expect((await stream.next()).value.sequence).toBe(1);
+    // Not read meanwhile: 64 stay in its live queue, the rest are to be read from the table…
+    for (let index = 0; index < 100; index++) await recorder.record({ fileId, status: 'PROCESSING', stage: 'CONVERTING', progress: index });
+    // …where the retention has deleted them by the time it reads on.
+    await age(db.prisma, 'file_status_event', fileId, 1);
+    await deleteExpiredStatusEvents(db.prisma, 3_600_000);
+    await recorder.record({ fileId, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+
+    const read: number[] = [];
+    const ended = (async () => {
+      for await (const event of stream) read.push(event.sequence);
+    })();
+    await expect(ended).rejects.toThrow(HistoryExpiredError);
+    await expect(ended).rejects.toThrow(`The changes 66 to 101 of file ${fileId} were deleted`);
+    expect(read).toEqual(Array.from({ length: 64 }, (_, index) => index + 2));
   });
 });
 

@@ -1,8 +1,8 @@
 import { canonicalUuid } from '../../uuid.js';
 import { STAGES, type StatusEvent } from '../../status/model.js';
-import { NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
+import { HistoryExpiredError, NotFoundError, watchFileStatus, watchTenantStatus } from '../../status/watch-status.js';
 import { builder } from '../builder.js';
-import { notFound } from '../errors.js';
+import { clientError, notFound } from '../errors.js';
 
 export const ProcessingStatus = builder.enumType('ProcessingStatus', {
   values: ['PROCESSING', 'COMPLETED', 'FAILED'] as const,
@@ -39,6 +39,25 @@ builder.queryField('fileStatus', (t) =>
   }),
 );
 
+/**
+ * The stream, with a history that expired under it told as HISTORY_EXPIRED rather than masked.
+ * Hand-written, as the stream is: a generator's return() would wait for a pending next().
+ */
+export function withClientErrors(events: AsyncGenerator<StatusEvent>): AsyncGenerator<StatusEvent> {
+  const told = (error: unknown): never => {
+    if (error instanceof HistoryExpiredError) throw clientError('HISTORY_EXPIRED', error.message);
+    throw error;
+  };
+  return {
+    next: () => events.next().catch(told),
+    return: (value) => events.return(value),
+    throw: (error) => events.throw(error).catch(told),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<StatusEvent>;
+}
+
 builder.subscriptionField('fileStatusChanged', (t) =>
   t.field({
     type: FileStatus,
@@ -47,11 +66,11 @@ builder.subscriptionField('fileStatusChanged', (t) =>
       "Without: every change of every file of the caller's tenant, never completing.",
     args: { fileId: t.arg.id() },
     subscribe: async (_root, { fileId }, { tenant, services }) => {
-      if (fileId === null || fileId === undefined) return watchTenantStatus(services, tenant.id);
+      if (fileId === null || fileId === undefined) return withClientErrors(await watchTenantStatus(services, tenant.id));
       const id = canonicalUuid(String(fileId));
       if (!id) throw notFound('file');
       try {
-        return await watchFileStatus(services, tenant.id, id);
+        return withClientErrors(await watchFileStatus(services, tenant.id, id));
       } catch (error) {
         if (error instanceof NotFoundError) throw notFound('file');
         throw error;
