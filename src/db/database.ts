@@ -2,7 +2,6 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -23,19 +22,25 @@ export interface DatabaseOptions {
   databaseUrl: string | undefined;
 }
 
+/**
+ * DATABASE_URL with the settings every session of the service needs added to its `options`
+ * parameter, after any it has (a `-c` given there for the same setting wins):
+ * - TimeZone=UTC: timestamps go to and from the server as UTC wall times; a session in another
+ *   time zone would read them hours off (the adapter sends and reads them without an offset).
+ * - filestatus.bus=notify: each status event the session records is announced on the bus by its
+ *   own transaction (migration status_events_announced_at_commit).
+ * In the URL rather than beside it: pg lets a URL's `options` replace a separate one whole.
+ */
+export function withSessionSettings(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const theirs = url.searchParams.get('options');
+  url.searchParams.set('options', ['-c TimeZone=UTC -c filestatus.bus=notify', theirs].filter(Boolean).join(' '));
+  return url.toString();
+}
+
 export async function openDatabase({ dataDir, databaseUrl }: DatabaseOptions): Promise<Database> {
   if (databaseUrl) {
-    // Timestamps go to and from the server as UTC wall times: a session in any other time zone
-    // would read them hours off (the adapter sends and reads them without an offset).
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, options: '-c TimeZone=UTC' });
-    // Each status event this session records is announced on the bus by its own transaction
-    // (migration status_events_announced_at_commit). Set on every new connection rather than in
-    // `options`, which an `options` parameter in DATABASE_URL would replace; queued ahead of the
-    // connection's first query, so it holds before it.
-    pool.on('connect', (client) => {
-      client.query("SET filestatus.bus = 'notify'").catch((error: unknown) => client.emit('error', error));
-    });
-    const adapterFactory = new PrismaPg(pool, { disposeExternalPool: true });
+    const adapterFactory = new PrismaPg({ connectionString: withSessionSettings(databaseUrl), max: 10 });
     const prisma = new PrismaClient({ adapter: adapterFactory });
     return { prisma, kind: 'postgres', adapterFactory, close: () => prisma.$disconnect() };
   }

@@ -262,25 +262,34 @@ export async function redeliverFailed(prisma: PrismaClient, tenantId: string, si
   // past the failures it left, nor past those it queued (their index entries stay until a vacuum).
   let after: { createdAt: Date; id: string } = { createdAt: since, id: '00000000-0000-0000-0000-000000000000' };
   for (;;) {
-    const [batch] = await prisma.$queryRaw<{ queued: number; lastCreatedAt: Date | null; lastId: string | null }[]>`
-      WITH batch AS (
-        SELECT d.id, d.file_id, d.url, d.sequence, d.created_at FROM webhook_delivery d
-        WHERE d.tenant_id = ${tenantId}::uuid AND d.state = 'FAILED'
-          AND (d.created_at, d.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid) AND d.created_at < ${startedAt}
-        ORDER BY d.created_at, d.id
-        LIMIT ${REDELIVER_BATCH}::int
-        FOR UPDATE OF d SKIP LOCKED),
-      queued AS (
-        UPDATE webhook_delivery w SET ${QUEUED_AGAIN}
-        FROM batch b JOIN file f ON f.id = b.file_id
-        WHERE w.id = b.id AND f.webhook_disabled_at IS NULL
-          AND NOT EXISTS (
-            -- OFFSET 0: a probe of the file's deliveries each, not an anti-join over the whole log.
-            SELECT 1 FROM webhook_delivery later WHERE later.file_id = b.file_id AND later.url = b.url AND later.sequence > b.sequence
-            OFFSET 0)
-        RETURNING w.id)
-      SELECT (SELECT count(*)::int FROM queued) AS queued, last.created_at AS "lastCreatedAt", last.id::text AS "lastId"
-      FROM (SELECT NULL) AS one LEFT JOIN (SELECT created_at, id FROM batch ORDER BY created_at DESC, id DESC LIMIT 1) last ON true`;
+    const nextFailures = Prisma.sql`
+      SELECT d.id, d.file_id, d.url, d.sequence, d.created_at FROM webhook_delivery d
+      WHERE d.tenant_id = ${tenantId}::uuid AND d.state = 'FAILED'
+        AND (d.created_at, d.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid) AND d.created_at < ${startedAt}
+      ORDER BY d.created_at, d.id
+      LIMIT ${REDELIVER_BATCH}::int`;
+    const [, [batch]] = await prisma.$transaction([
+      // First the status changes under way of these files (each holds its file's file_status
+      // row), as record_webhook_attempts waits for them: the check below, a statement later, then
+      // sees the newer delivery such a change queues, or the change sees this one queued again
+      // and goes after it. Otherwise a stale state could go out after the newer one.
+      prisma.$executeRaw`
+        SELECT 1 FROM file_status WHERE file_id IN (SELECT file_id FROM (${nextFailures}) failures)
+        ORDER BY file_id FOR SHARE`,
+      prisma.$queryRaw<{ queued: number; lastCreatedAt: Date | null; lastId: string | null }[]>`
+        WITH batch AS (${nextFailures} FOR UPDATE OF d SKIP LOCKED),
+        queued AS (
+          UPDATE webhook_delivery w SET ${QUEUED_AGAIN}
+          FROM batch b JOIN file f ON f.id = b.file_id
+          WHERE w.id = b.id AND f.webhook_disabled_at IS NULL
+            AND NOT EXISTS (
+              -- OFFSET 0: a probe of the file's deliveries each, not an anti-join over the whole log.
+              SELECT 1 FROM webhook_delivery later WHERE later.file_id = b.file_id AND later.url = b.url AND later.sequence > b.sequence
+              OFFSET 0)
+          RETURNING w.id)
+        SELECT (SELECT count(*)::int FROM queued) AS queued, last.created_at AS "lastCreatedAt", last.id::text AS "lastId"
+        FROM (SELECT NULL) AS one LEFT JOIN (SELECT created_at, id FROM batch ORDER BY created_at DESC, id DESC LIMIT 1) last ON true`,
+    ]);
     queued += batch.queued;
     if (batch.lastId === null) return queued;
     after = { createdAt: batch.lastCreatedAt!, id: batch.lastId };

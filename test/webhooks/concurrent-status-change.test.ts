@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { StatusRecorder } from '../../src/status/record-status-change.js';
 import { createStatusBus } from '../../src/status/status-bus.js';
+import { redeliverFailed } from '../../src/webhooks/delivery-sql.js';
 import { openTestDatabase } from '../helpers/test-database.js';
 import { newDispatcher } from '../helpers/webhook-dispatcher.js';
 import { receiversClosedAfterEach } from '../helpers/webhook-receiver.js';
@@ -71,4 +72,39 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a status change committed by an
       await close();
     }
   });
+
+  it('redelivering what failed waits for a change under way, and leaves the failure that change follows', async () => {
+    const tenant = await db.prisma.tenant.create({ data: { name: 'redeliver-concurrent' } });
+    const recorder = new StatusRecorder(db.prisma, createStatusBus());
+    const since = new Date(Date.now() - 1_000);
+    const fileId = await db.prisma.$transaction(async (tx) => {
+      const file = await tx.file.create({
+        data: { tenantId: tenant.id, filename: 'f.txt', mimeType: 'text/plain', size: 1n, sha256: '0'.repeat(64), webhookUrl: 'http://127.0.0.1:9/hooks', webhookEvents: ['file.processing'] },
+      });
+      await recorder.recordQueued(tx, file, {});
+      return file.id;
+    });
+    // Its first state failed for good while the receiver was away.
+    await db.prisma.webhookDelivery.updateMany({ where: { fileId }, data: { state: 'FAILED', nextAttemptAt: null } });
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      // Another process records the file's next state, and commits only once the redelivery runs.
+      await other.query('BEGIN');
+      await other.query(`SELECT * FROM record_status_event($1::uuid, 'PROCESSING', 'CONVERTING', 20, NULL, '{}'::jsonb, NULL, NULL, NULL)`, [fileId]);
+      const redelivered = redeliverFailed(db.prisma, tenant.id, since);
+      await expect.poll(() => waitedFor(other), { timeout: 5_000 }).toBe(true);
+      await other.query('COMMIT');
+
+      // Queued again, the first state would have gone out after the newer one.
+      expect(await redelivered).toBe(0);
+      expect((await deliveriesOf(fileId)).map((delivery) => [delivery.sequence, delivery.state])).toEqual([
+        [1, 'FAILED'],
+        [2, 'PENDING'],
+      ]);
+    } finally {
+      await other.end();
+    }
+  });
 });
+
