@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphQLError, ValidationContext } from 'graphql';
-import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { createGraphQLError, createYoga, type Plugin, type YogaInitialContext } from 'graphql-yoga';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -40,6 +40,25 @@ const REPORT_REFUSAL = {
   onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
 };
 
+/**
+ * Yoga's CSRF prevention, its refusal given the stable code every other error has: the plugin's
+ * own error carries only its HTTP status.
+ */
+function useCsrfPreventionWithCode(requestHeaders: string[]): Plugin {
+  const prevention = useCSRFPrevention({ requestHeaders });
+  return {
+    onRequestParse(payload) {
+      try {
+        return prevention.onRequestParse?.(payload);
+      } catch (error) {
+        throw createGraphQLError(`${(error as Error).message}: send one of ${requestHeaders.join(', ')} (any value).`, {
+          extensions: { code: 'CSRF_HEADER_REQUIRED', http: { status: 403 } },
+        });
+      }
+    },
+  };
+}
+
 /** An error among Yoga's log arguments goes through pino's serializer: as a plain argument it was logged as {}. */
 function yogaLogFields(args: unknown[]): { err?: unknown; args: unknown[] } {
   const err = args.find((arg) => arg instanceof Error);
@@ -70,7 +89,7 @@ export function createYogaApp(services: Services, log: Logger) {
       maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true, ...REPORT_REFUSAL }),
       costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true, ...REPORT_REFUSAL }),
       usePageSizeCost(QUERY_LIMITS.cost),
-      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight'] }),
+      useCsrfPreventionWithCode(['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight']),
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useQueryStringParamsCheck(),
       useOneUploadPerDocument(),

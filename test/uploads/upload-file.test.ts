@@ -359,7 +359,7 @@ describe('uploadFile with bad input', () => {
     expect(await named(`filename*=UTF-8''${encodeURIComponent(emoji)}`)).toBe('😀'.repeat(255));
   });
 
-  it('refuses a multipart request without a CSRF header, before reading it', async () => {
+  it('refuses a multipart request, or a GET, without a CSRF header, with CSRF_HEADER_REQUIRED and before reading it', async () => {
     const before = await fileCount();
     const form = new FormData();
     form.set('operations', OPERATIONS);
@@ -367,7 +367,22 @@ describe('uploadFile with bad input', () => {
     form.set('0', new Blob(['x']), 'x.txt');
     const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { authorization: alice }, body: form });
     expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({
+      errors: [
+        {
+          message: 'Required CSRF header(s) not present: send one of x-graphql-yoga-csrf, apollo-require-preflight, graphql-preflight (any value).',
+          extensions: { code: 'CSRF_HEADER_REQUIRED' },
+        },
+      ],
+    });
     expect(await fileCount()).toBe(before);
+    // A GET is a simple request too: it needs the header as well, and runs with it.
+    const get = (headers: Record<string, string>) => fetch(`${server.url}/graphql?query=${encodeURIComponent('{ webhookSecret }')}`, { headers: { authorization: alice, ...headers } });
+    const refused = await get({});
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).errors[0].extensions).toEqual({ code: 'CSRF_HEADER_REQUIRED' });
+    const answered = await get({ 'x-graphql-yoga-csrf': '1' });
+    expect((await answered.json()).data.webhookSecret).toMatch(/^whsec_/);
   });
 
   it.each([
