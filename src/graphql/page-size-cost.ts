@@ -1,4 +1,4 @@
-import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { costLimitRule, type CostLimitOptions } from '@escape.tech/graphql-armor-cost-limit';
 import {
   GraphQLError,
   Kind,
@@ -52,11 +52,12 @@ function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, var
 }
 
 /**
- * graphql-armor's cost limit, again once the variables are known. At validation it multiplies a
- * list's cost by `first` only when `first` is a literal: `first: $n`, or `first` left to its
- * default, counted as 1, so 15 aliases of a 100-row page passed as cheaply as one row each.
+ * graphql-armor's cost limit, again once the variables are known, with the options its plugin has
+ * (which report a refusal rather than throw it). At validation it multiplies a list's cost by
+ * `first` only when `first` is a literal: `first: $n`, or `first` left to its default, counted as
+ * 1, so 15 aliases of a 100-row page passed as cheaply as one row each.
  */
-export function usePageSizeCost(maxCost: number): Plugin {
+export function usePageSizeCost(costLimit: CostLimitOptions): Plugin {
   // A document with literal sizes only needs no second count; Yoga hands the same parsed
   // document to every request of one query text, so that is learnt once.
   const literalOnly = new WeakSet<DocumentNode>();
@@ -68,14 +69,7 @@ export function usePageSizeCost(maxCost: number): Plugin {
         literalOnly.add(args.document);
         return;
       }
-      const rule = costLimitRule({ maxCost, exposeLimits: true, ignoreIntrospection: true });
-      let refusal: GraphQLError | undefined;
-      try {
-        refusal = validate(args.schema, written, [rule])[0];
-      } catch (error) {
-        if (!(error instanceof GraphQLError)) throw error;
-        refusal = error;
-      }
+      const [refusal] = validate(args.schema, written, [costLimitRule(costLimit)]);
       if (refusal) setResultAndStopExecution({ errors: [new GraphQLError(refusal.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })] });
     },
   };

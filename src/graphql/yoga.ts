@@ -40,6 +40,9 @@ const REPORT_REFUSAL = {
   onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
 };
 
+/** The cost limit, counted at validation and again once the variables are known (usePageSizeCost). */
+const COST_LIMIT = { maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true, ...REPORT_REFUSAL };
+
 /**
  * Yoga's CSRF prevention, its refusal given the stable code every other error has: the plugin's
  * own error carries only its HTTP status.
@@ -87,8 +90,8 @@ export function createYogaApp(services: Services, log: Logger) {
       maxTokensPlugin({ n: QUERY_LIMITS.tokens, exposeLimits: true }),
       maxDepthPlugin({ n: QUERY_LIMITS.depth, exposeLimits: true, ignoreIntrospection: true, flattenFragments: true, ...REPORT_REFUSAL }),
       maxAliasesPlugin({ n: QUERY_LIMITS.aliases, exposeLimits: true, ...REPORT_REFUSAL }),
-      costLimitPlugin({ maxCost: QUERY_LIMITS.cost, exposeLimits: true, ignoreIntrospection: true, ...REPORT_REFUSAL }),
-      usePageSizeCost(QUERY_LIMITS.cost),
+      costLimitPlugin(COST_LIMIT),
+      usePageSizeCost(COST_LIMIT),
       useCsrfPreventionWithCode(['x-graphql-yoga-csrf', 'apollo-require-preflight', 'graphql-preflight']),
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useQueryStringParamsCheck(),
