@@ -172,6 +172,16 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
 }
 
 /**
+ * Waits for the status changes under way of the files `files` selects: each holds its file's
+ * file_status row until it commits. The next statement, in a new snapshot, then sees the newer
+ * delivery such a change queued, and a change that starts meanwhile waits for this transaction
+ * instead. As record_webhook_attempts does (migration attempts_wait_for_status_changes), in file
+ * order, as a batch of changes locks them.
+ */
+const statusChangesUnderWay = (prisma: PrismaClient, files: Prisma.Sql) => prisma.$executeRaw`
+  SELECT 1 FROM file_status WHERE file_id IN (${files}) ORDER BY file_id FOR SHARE`;
+
+/**
  * Gives back deliveries leased to this dispatcher that it will not send: due again, for any
  * dispatcher, the attempt not counted; or, for a `file.processing` one whose file and URL has a
  * later delivery waiting (queued while this one was leased, so not superseding it then),
@@ -180,15 +190,9 @@ export async function releaseUnsentDeliveries(prisma: PrismaClient, dispatcherId
  */
 export async function releaseDeliveries(prisma: PrismaClient, dispatcherId: string, held: { id: string; lockedUntil: Date }[]): Promise<number> {
   const ids = held.map((delivery) => delivery.id);
-  // First the status changes under way of their files, as record_webhook_attempts waits for them
-  // (migration attempts_wait_for_status_changes): the give-back, in a new snapshot, then sees the
-  // delivery such a change queues, and supersedes the stale one it could not.
+  // A change under way that queued a newer delivery is seen, and the stale one superseded.
   const [, released] = await prisma.$transaction([
-    prisma.$executeRaw`
-      SELECT 1 FROM file_status s
-      WHERE s.file_id IN (SELECT d.file_id FROM webhook_delivery d WHERE d.id = ANY(${ids}::uuid[]) AND d.event_type = 'file.processing')
-      ORDER BY s.file_id
-      FOR SHARE OF s`,
+    statusChangesUnderWay(prisma, Prisma.sql`SELECT file_id FROM webhook_delivery WHERE id = ANY(${ids}::uuid[]) AND event_type = 'file.processing'`),
     prisma.$executeRaw`
       WITH released AS (
         SELECT d.id, h.locked_until, d.event_type = 'file.processing' AND EXISTS (
@@ -268,14 +272,10 @@ export async function redeliverFailed(prisma: PrismaClient, tenantId: string, si
         AND (d.created_at, d.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid) AND d.created_at < ${startedAt}
       ORDER BY d.created_at, d.id
       LIMIT ${REDELIVER_BATCH}::int`;
+    // No stale state goes out after a newer one that a change under way queues: the check below
+    // sees that delivery, or the change sees this one queued again and goes after it.
     const [, [batch]] = await prisma.$transaction([
-      // First the status changes under way of these files (each holds its file's file_status
-      // row), as record_webhook_attempts waits for them: the check below, a statement later, then
-      // sees the newer delivery such a change queues, or the change sees this one queued again
-      // and goes after it. Otherwise a stale state could go out after the newer one.
-      prisma.$executeRaw`
-        SELECT 1 FROM file_status WHERE file_id IN (SELECT file_id FROM (${nextFailures}) failures)
-        ORDER BY file_id FOR SHARE`,
+      statusChangesUnderWay(prisma, Prisma.sql`SELECT file_id FROM (${nextFailures}) failures`),
       prisma.$queryRaw<{ queued: number; lastCreatedAt: Date | null; lastId: string | null }[]>`
         WITH batch AS (${nextFailures} FOR UPDATE OF d SKIP LOCKED),
         queued AS (
