@@ -17,7 +17,7 @@ const XML_LIKE = /^(text\/xml|application\/(xml|[a-z0-9.-]+\+xml))$/;
  * believed for what the sample cannot show.
  */
 function beginsAsClaimed(text: string, claimed: string): boolean {
-  const start = text.replace(/^\uFEFF/, '').trimStart();
+  const start = text.trimStart();
   if (JSON_LIKE.test(claimed)) return /^([[{"\-0-9]|(true|false|null)(?![a-zA-Z0-9_]))/.test(start);
   if (XML_LIKE.test(claimed)) return start.startsWith('<');
   return true;
@@ -54,6 +54,7 @@ export async function sniffType(filePath: string, claimedType: string): Promise<
     if (detected) return detected.mime;
     if (!text) return 'application/octet-stream';
     const claimed = claimedType.toLowerCase().split(';')[0].trim();
+    // The decoder drops a byte-order mark.
     const believed =
       claimed.length <= MAX_TYPE_LENGTH && TEXT_LIKE.test(claimed) && beginsAsClaimed(new TextDecoder(encoding).decode(bytes.subarray(0, 1024)), claimed);
     return believed ? claimed : 'text/plain';
