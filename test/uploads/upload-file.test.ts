@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, uploadFile, waitForTerminal } from '../helpers/graphql-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { LOOPBACK_WEBHOOKS } from '../helpers/webhook-receiver.js';
+import { multipartBody, rawRequest as rawRequestTo, UPLOAD_MAP as MAP, UPLOAD_OPERATIONS as OPERATIONS } from '../helpers/raw-multipart.js';
 
 const LIMIT = 64 * 1024;
 let server: TestServer;
@@ -19,49 +20,12 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
+const rawRequest = (body: string | Buffer, headers: Record<string, string>, options?: { abortAfterBytes?: number }) =>
+  rawRequestTo(server.url, body, headers, options);
+
 async function fileCount(): Promise<number> {
   return server.service.db.prisma.file.count();
 }
-
-/** Sends a hand-made request body, so that the test controls every byte and when it stops. */
-function rawRequest(
-  body: string | Buffer,
-  headers: Record<string, string>,
-  options: { abortAfterBytes?: number } = {},
-): Promise<{ status: number; body: string } | 'aborted'> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${server.url}/graphql`, { method: 'POST', headers }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-    });
-    req.on('error', (error) => (options.abortAfterBytes ? resolve('aborted') : reject(error)));
-    if (options.abortAfterBytes) {
-      req.write(Buffer.from(body).subarray(0, options.abortAfterBytes), () => setTimeout(() => req.destroy(), 100));
-    } else {
-      req.end(body);
-    }
-  });
-}
-
-function multipartBody(boundary: string, parts: { name: string; value: string | Buffer; filename?: string }[]): Buffer {
-  const chunks = parts.flatMap((part) => [
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"` +
-        (part.filename ? `; filename="${part.filename}"\r\nContent-Type: text/plain` : '') +
-        '\r\n\r\n',
-    ),
-    Buffer.from(part.value),
-    Buffer.from('\r\n'),
-  ]);
-  return Buffer.concat([...chunks, Buffer.from(`--${boundary}--\r\n`)]);
-}
-
-const OPERATIONS = JSON.stringify({
-  query: 'mutation($file: Upload!) { uploadFile(file: $file) { file { id } } }',
-  variables: { file: null },
-});
-const MAP = JSON.stringify({ 0: ['variables.file'] });
 
 describe('uploadFile', () => {
   it('stores the file, answers at once with its id and first status, then processes it', async () => {
