@@ -15,10 +15,15 @@ import type { Plugin } from 'graphql-yoga';
 
 /**
  * The page size each list field of `document` will run with, written into the document as a
- * literal `first`: from the request's variables, or the argument's default when left out. null
- * when every `first` is a literal already.
+ * literal `first`: from the request's variables, or the argument's default when left out (null
+ * when none could be written), and whether any `first` was not a literal: the document's own
+ * property, whatever this request's variables hold.
  */
-function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown>): DocumentNode | null {
+function withPageSizesWritten(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  variables: Record<string, unknown>,
+): { written: DocumentNode | null; literalOnly: boolean } {
   const typeInfo = new TypeInfo(schema);
   const variableDefaults = new Map<string, unknown>();
   for (const definition of document.definitions) {
@@ -28,6 +33,7 @@ function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, var
     }
   }
   let written = false;
+  let literalOnly = true;
   const literal = (value: unknown): ArgumentNode | null =>
     Number.isInteger(value) ? { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'first' }, value: { kind: Kind.INT, value: String(value) } } : null;
   const result = visit(
@@ -38,6 +44,7 @@ function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, var
         if (!definition) return undefined;
         const given = node.arguments?.find((arg) => arg.name.value === 'first');
         if (given?.value.kind === Kind.INT) return undefined;
+        literalOnly = false;
         // As the field will read it: a variable's value, else the variable's default, else the argument's.
         const variable = given?.value.kind === Kind.VARIABLE ? given.value.name.value : null;
         const value = variable === null ? undefined : (variables[variable] ?? variableDefaults.get(variable));
@@ -48,7 +55,7 @@ function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, var
       },
     }),
   );
-  return written ? result : null;
+  return { written: written ? result : null, literalOnly };
 }
 
 /**
@@ -59,16 +66,16 @@ function withPageSizesWritten(schema: GraphQLSchema, document: DocumentNode, var
  */
 export function usePageSizeCost(costLimit: CostLimitOptions): Plugin {
   // A document with literal sizes only needs no second count; Yoga hands the same parsed
-  // document to every request of one query text, so that is learnt once.
+  // document to every request of one query text, so that is learnt once. From the document, never
+  // from one request's values: a request whose `$n` is "x" writes no size, and had it marked the
+  // document, that text would have gone uncounted for every tenant after it.
   const literalOnly = new WeakSet<DocumentNode>();
   return {
     onExecute({ args, setResultAndStopExecution }) {
       if (literalOnly.has(args.document)) return;
-      const written = withPageSizesWritten(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
-      if (!written) {
-        literalOnly.add(args.document);
-        return;
-      }
+      const { written, literalOnly: literal } = withPageSizesWritten(args.schema, args.document, (args.variableValues ?? {}) as Record<string, unknown>);
+      if (literal) literalOnly.add(args.document);
+      if (!written) return;
       const [refusal] = validate(args.schema, written, [costLimitRule(costLimit)]);
       if (refusal) setResultAndStopExecution({ errors: [new GraphQLError(refusal.message, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })] });
     },

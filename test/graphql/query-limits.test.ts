@@ -80,6 +80,19 @@ describe('what one GraphQL document may ask for', () => {
     expect(small.body.data.f14.edges).toHaveLength(1);
   });
 
+  it('keeps counting a variable page size after a request whose value for it was not an integer', async () => {
+    const aliases = Array.from({ length: QUERY_LIMITS.aliases }, (_, i) => `f${i}: files(first: $n) { edges { node { id webhookDeliveries { id } } } }`);
+    // A text of its own: Yoga shares one parsed document among the requests of the same text.
+    const query = `query PoisonedSize($n: Int) { ${aliases.join(' ')} }`;
+    for (const bad of ['x', 1.5]) {
+      const refusedValue = await graphql(server.url, alice, query, { n: bad });
+      expect(refusedValue.body.errors?.[0].message).toContain('Int cannot represent');
+    }
+    const after = await graphql(server.url, alice, query, { n: 100 });
+    expect(after.body.errors?.[0].message).toContain(`Query Cost limit of ${QUERY_LIMITS.cost} exceeded`);
+    expect(after.body.data ?? null).toBeNull();
+  });
+
   it(`refuses a selection deeper than ${QUERY_LIMITS.depth}`, async () => {
     const { body } = await graphql(server.url, alice, `{ ${'file(id: "x") { status { '.repeat(5)} sequence ${'} } '.repeat(5)} }`);
     expect(body.data).toBeUndefined();
