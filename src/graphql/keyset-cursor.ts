@@ -26,10 +26,10 @@ export function decodeCursor(cursor: string): KeysetPosition {
 export const DEFAULT_PAGE = 20;
 export const MAX_PAGE = 100;
 
-/** `first` as a page size: between 0 and MAX_PAGE. */
-export function pageSize(first: number | null | undefined): number {
-  const size = first ?? DEFAULT_PAGE;
-  if (size < 0 || size > MAX_PAGE) throw clientError('BAD_USER_INPUT', `first must be between 0 and ${MAX_PAGE}.`);
+/** A page size argument (`first`, or `argument`) as a page size: between 0 and MAX_PAGE. */
+export function pageSize(given: number | null | undefined, argument = 'first'): number {
+  const size = given ?? DEFAULT_PAGE;
+  if (size < 0 || size > MAX_PAGE) throw clientError('BAD_USER_INPUT', `${argument} must be between 0 and ${MAX_PAGE}.`);
   return size;
 }
 

@@ -13,11 +13,14 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
+/** The arguments graphql-armor multiplies a list's cost by, when they are literals. */
+const PAGE_SIZE_ARGUMENTS = ['first', 'last'];
+
 /**
  * The page size each list field of `document` will run with, written into the document as a
- * literal `first`: from the request's variables, or the argument's default when left out (null
- * when none could be written), and whether any `first` was not a literal: the document's own
- * property, whatever this request's variables hold.
+ * literal `first` (or `last`): from the request's variables, or the argument's default when left
+ * out (null when none could be written); and whether any was not a literal, which is the
+ * document's own property, whatever this request's variables hold.
  */
 function withPageSizesWritten(
   schema: GraphQLSchema,
@@ -34,21 +37,21 @@ function withPageSizesWritten(
   }
   let written = false;
   let literalOnly = true;
-  const literal = (value: unknown): ArgumentNode | null =>
-    Number.isInteger(value) ? { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'first' }, value: { kind: Kind.INT, value: String(value) } } : null;
+  const literal = (name: string, value: unknown): ArgumentNode | null =>
+    Number.isInteger(value) ? { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: name }, value: { kind: Kind.INT, value: String(value) } } : null;
   const result = visit(
     document,
     visitWithTypeInfo(typeInfo, {
       Field(node: FieldNode) {
-        const definition = typeInfo.getFieldDef()?.args.find((arg) => arg.name === 'first');
+        const definition = typeInfo.getFieldDef()?.args.find((arg) => PAGE_SIZE_ARGUMENTS.includes(arg.name));
         if (!definition) return undefined;
-        const given = node.arguments?.find((arg) => arg.name.value === 'first');
+        const given = node.arguments?.find((arg) => arg.name.value === definition.name);
         if (given?.value.kind === Kind.INT) return undefined;
         literalOnly = false;
         // As the field will read it: a variable's value, else the variable's default, else the argument's.
         const variable = given?.value.kind === Kind.VARIABLE ? given.value.name.value : null;
         const value = variable === null ? undefined : (variables[variable] ?? variableDefaults.get(variable));
-        const size = literal(value ?? definition.defaultValue);
+        const size = literal(definition.name, value ?? definition.defaultValue);
         if (!size) return undefined;
         written = true;
         return { ...node, arguments: [...(node.arguments ?? []).filter((arg) => arg !== given), size] };

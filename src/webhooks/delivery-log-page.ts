@@ -6,6 +6,8 @@ export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
 export interface DeliveryLogPageQuery {
   tenantId: string;
+  /** One file's, or null for every file's. */
+  fileId: string | null;
   /** One state, or null for all of them. */
   state: DeliveryState | null;
   /** Queued at or after. */
@@ -25,6 +27,7 @@ export interface DeliveryLogPageQuery {
 export async function readDeliveryLogPage(prisma: PrismaClient, query: DeliveryLogPageQuery): Promise<string[]> {
   const since = query.since ? Prisma.sql`AND created_at >= ${query.since}::timestamptz` : Prisma.empty;
   const after = query.after ? Prisma.sql`AND (created_at, id) < (${query.after.at}::timestamptz, ${query.after.id}::uuid)` : Prisma.empty;
+  if (query.fileId) return readFileLogPage(prisma, query, Prisma.sql`${since} ${after}`);
   const ranges = (query.state ? [query.state] : DELIVERY_STATES).map(
     (state) => Prisma.sql`(SELECT id, created_at FROM webhook_delivery
       WHERE tenant_id = ${query.tenantId}::uuid AND state = ${state} ${since} ${after}
@@ -32,5 +35,18 @@ export async function readDeliveryLogPage(prisma: PrismaClient, query: DeliveryL
   );
   const rows = await prisma.$queryRaw<{ id: string }[]>`
     SELECT id::text FROM (${Prisma.join(ranges, ' UNION ALL ')}) AS page ORDER BY created_at DESC, id DESC LIMIT ${query.limit}::int`;
+  return rows.map((row) => row.id);
+}
+
+/**
+ * One file's page: read through the file's own index (file_id, url, sequence), so it costs what
+ * that file's log holds, not what the tenant's does.
+ */
+async function readFileLogPage(prisma: PrismaClient, query: DeliveryLogPageQuery, bounds: Prisma.Sql): Promise<string[]> {
+  const state = query.state ? Prisma.sql`AND state = ${query.state}` : Prisma.empty;
+  const rows = await prisma.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM webhook_delivery
+    WHERE file_id = ${query.fileId}::uuid AND tenant_id = ${query.tenantId}::uuid ${state} ${bounds}
+    ORDER BY created_at DESC, id DESC LIMIT ${query.limit}::int`;
   return rows.map((row) => row.id);
 }

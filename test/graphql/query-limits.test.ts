@@ -106,7 +106,7 @@ describe('what one GraphQL document may ask for', () => {
     const deepest = await graphql(
       server.url,
       alice,
-      `{ a: files(first: 100) { edges { cursor node { id status { metadata } webhookDeliveries { attempts { attemptedAt error } } } } pageInfo { hasNextPage } }
+      `{ a: files(first: 5) { edges { cursor node { id status { metadata } webhookDeliveries { attempts { attemptedAt error } } } } pageInfo { hasNextPage } }
          b: file(id: "${fileId}") { filename } c: fileStatus(fileId: "${fileId}") { status }
          d: webhookDeliveries(first: 100) { edges { node { state fileId attempts { responseStatus } } } } }`,
     );

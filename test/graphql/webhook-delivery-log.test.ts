@@ -132,6 +132,60 @@ describe('webhookDeliveries', () => {
     expect(keyless.body.data ?? null).toBeNull();
   });
 
+  it("bounds a file's log to its latest deliveries and their latest attempts, and pages through the rest by fileId", async () => {
+    const { prisma } = server.service.db;
+    const fileId = await settledFile(server.url, alice, prisma, completedTo(up));
+    // A file retried again and again: 150 deliveries, and one delivery redelivered into 30 attempts.
+    await prisma.$executeRaw`
+      INSERT INTO webhook_delivery (id, tenant_id, file_id, event_id, sequence, event_type, url, host, state, attempt_count, created_at)
+      SELECT gen_random_uuid(), f.tenant_id, f.id, (SELECT min(id) FROM file_status_event WHERE file_id = f.id), 100 + g,
+             'file.processing', ${up.url}, 'example.com', 'DELIVERED', 1, now() + g * interval '1 millisecond'
+      FROM file f, generate_series(1, 149) g WHERE f.id = ${fileId}::uuid`;
+    const newest = await prisma.webhookDelivery.findFirstOrThrow({ where: { fileId }, orderBy: { sequence: 'desc' } });
+    await prisma.$executeRaw`
+      INSERT INTO webhook_attempt (delivery_id, attempted_at, duration_ms, response_status)
+      SELECT ${newest.id}::uuid, now() + g * interval '1 second', g, 500 FROM generate_series(1, 30) g`;
+    const sequences = async (key: string, last?: number) => {
+      const { body } = await graphql(
+        server.url,
+        key,
+        'query($id: ID!, $last: Int) { file(id: $id) { webhookDeliveries(last: $last) { sequence attempts { durationMs } } } }',
+        { id: fileId, last },
+      );
+      if (body.errors) throw new Error(JSON.stringify(body.errors));
+      return body.data.file?.webhookDeliveries as { sequence: number; attempts: { durationMs: number }[] }[] | undefined;
+    };
+    const latest = (await sequences(alice))!;
+    expect(latest.map((d) => d.sequence)).toEqual(Array.from({ length: 20 }, (_, i) => 230 + i));
+    // The latest 20 of its 30 attempts, oldest first.
+    expect(latest.at(-1)!.attempts.map((a) => a.durationMs)).toEqual(Array.from({ length: 20 }, (_, i) => 11 + i));
+    expect((await sequences(alice, 100))!.map((d) => d.sequence)).toEqual(Array.from({ length: 100 }, (_, i) => 150 + i));
+    for (const last of [-1, 101]) {
+      const { body } = await graphql(server.url, alice, 'query($id: ID!, $last: Int) { file(id: $id) { webhookDeliveries(last: $last) { id } } }', { id: fileId, last });
+      expect(body.errors?.[0]).toMatchObject({ message: 'last must be between 0 and 100.', extensions: { code: 'BAD_USER_INPUT' } });
+    }
+
+    const FILE_LOG = `query($fileId: ID, $after: String) { webhookDeliveries(fileId: $fileId, first: 100, after: $after) {
+      edges { node { id fileId } } pageInfo { hasNextPage endCursor } } }`;
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const { body } = await graphql(server.url, alice, FILE_LOG, { fileId: fileId.toUpperCase(), after });
+      const next: { edges: { node: { id: string; fileId: string } }[]; pageInfo: Page['pageInfo'] } = body.data.webhookDeliveries;
+      expect(next.edges.every((edge) => edge.node.fileId === fileId)).toBe(true);
+      seen.push(...next.edges.map((edge) => edge.node.id));
+      after = next.pageInfo.hasNextPage ? next.pageInfo.endCursor : null;
+    } while (after);
+    expect(seen).toHaveLength(150);
+    expect(new Set(seen).size).toBe(150);
+    // Bob sees nothing of it, as nothing of a file that is not an id at all.
+    for (const [key, id] of [[bob, fileId], [alice, 'not-a-file']]) {
+      const { body } = await graphql(server.url, key, FILE_LOG, { fileId: id });
+      expect(body).toEqual({ data: { webhookDeliveries: { edges: [], pageInfo: { hasNextPage: false, endCursor: null } } } });
+    }
+    expect(await sequences(bob)).toBeUndefined();
+  });
+
   it('pages through deliveries queued in the same millisecond one at a time, each once, in id order', async () => {
     const { prisma } = server.service.db;
     const files = [];

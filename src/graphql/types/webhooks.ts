@@ -3,7 +3,8 @@ import { redeliver, redeliverFailed } from '../../webhooks/delivery-sql.js';
 import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
 import { builder } from '../builder.js';
 import { notFound } from '../errors.js';
-import { WITH_ATTEMPTS, type DeliveryWithAttempts } from '../operation-loaders.js';
+import { DEFAULT_PAGE, MAX_PAGE, pageSize } from '../keyset-cursor.js';
+import { ATTEMPTS_SHOWN, WITH_ATTEMPTS, type DeliveryWithAttempts } from '../operation-loaders.js';
 import { File } from './file.js';
 import { WebhookEventTypeEnum } from './upload.js';
 
@@ -42,7 +43,12 @@ export const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookD
       nullable: true,
       description: 'Why it was discarded (superseded, or the webhook disabled), or why it failed with attempts left (410 Gone).',
     }),
-    attempts: t.field({ type: [WebhookAttempt], resolve: (d) => d.attempts }),
+    attempts: t.field({
+      type: [WebhookAttempt],
+      description: `Oldest first: the latest ${ATTEMPTS_SHOWN}, when redeliveries made more.`,
+      // Read newest first, to keep the latest.
+      resolve: (d) => d.attempts.toReversed(),
+    }),
     queuedAt: t.field({
       type: 'DateTime',
       description: 'When it was queued: at its status change, or at its latest redelivery.',
@@ -55,8 +61,9 @@ export const WebhookDelivery = builder.objectRef<DeliveryWithAttempts>('WebhookD
 builder.objectField(File, 'webhookDeliveries', (t) =>
   t.field({
     type: [WebhookDelivery],
-    description: 'The webhook deliveries of this file, oldest first.',
-    resolve: (file, _args, { loaders }) => loaders.deliveriesOfFile.load(file.id),
+    description: `The latest \`last\` webhook deliveries of this file, oldest first. All of them, a page at a time: \`webhookDeliveries(fileId:)\`.`,
+    args: { last: t.arg.int({ defaultValue: DEFAULT_PAGE, description: `At most ${MAX_PAGE}.` }) },
+    resolve: (file, args, { loaders }) => loaders.deliveriesOfFile(file.id, pageSize(args.last, 'last')),
   }),
 );
 
