@@ -1,5 +1,5 @@
 import type { AcceptedFile } from '../../uploads/accept-upload.js';
-import { isUuid } from '../../uuid.js';
+import { canonicalUuid } from '../../uuid.js';
 import type { StatusEvent } from '../../status/model.js';
 import { toStatusEvent } from '../../status/status-rows.js';
 import type { Prisma } from '../../generated/prisma/client.js';
@@ -34,8 +34,9 @@ builder.queryField('file', (t) =>
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, { tenant, services }) => {
-      if (!isUuid(String(id))) return null;
-      const file = await services.prisma.file.findUnique({ where: { id: String(id) }, include: { status: true } });
+      const fileId = canonicalUuid(String(id));
+      if (!fileId) return null;
+      const file = await services.prisma.file.findUnique({ where: { id: fileId }, include: { status: true } });
       if (!file || file.tenantId !== tenant.id) return null;
       return { ...file, status: file.status && toStatusEvent(file.status) };
     },

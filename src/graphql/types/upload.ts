@@ -1,7 +1,7 @@
 import { acceptUpload, retryFile } from '../../uploads/accept-upload.js';
 import { FileTooLargeError, IncompleteUploadError, InvalidWebhookEventsError, InvalidWebhookUrlError, MissingFileError } from '../../uploads/errors.js';
 import { WEBHOOK_EVENT_TYPES, parseWebhookTarget, type WebhookEventType } from '../../uploads/webhook-target.js';
-import { isUuid } from '../../uuid.js';
+import { canonicalUuid } from '../../uuid.js';
 import { builder } from '../builder.js';
 import { clientError, notFound } from '../errors.js';
 import { File, type FileShape } from './file.js';
@@ -53,8 +53,9 @@ builder.mutationField('retryFile', (t) =>
     description: 'Queues a FAILED file again; its status comes back PROCESSING with attempt + 1.',
     args: { fileId: t.arg.id({ required: true }) },
     resolve: async (_root, { fileId }, { tenant, services }) => {
-      const id = String(fileId);
-      if (!isUuid(id)) throw notFound('file');
+      // In the database's spelling: the job and its worker name the file by this id.
+      const id = canonicalUuid(String(fileId));
+      if (!id) throw notFound('file');
       const event = await retryFile(services, tenant.id, id);
       if (event) return event;
       const file = await services.prisma.file.findUnique({ where: { id }, select: { tenantId: true } });

@@ -1,4 +1,4 @@
-import { isUuid } from '../../uuid.js';
+import { canonicalUuid } from '../../uuid.js';
 import { redeliver, redeliverFailed } from '../../webhooks/delivery-sql.js';
 import { ensureWebhookSecret, rotateWebhookSecret } from '../../webhooks/webhook-secrets.js';
 import { builder } from '../builder.js';
@@ -111,8 +111,8 @@ builder.mutationField('redeliverWebhook', (t) =>
       'Sends a delivery again, with the same webhook-id and a fresh retry schedule. One being sent at that moment is returned as it is (SENDING): its attempt is under way.',
     args: { deliveryId: t.arg.id({ required: true }) },
     resolve: async (_root, { deliveryId }, { tenant, services }) => {
-      const id = String(deliveryId);
-      if (!isUuid(id) || !(await redeliver(services.prisma, tenant.id, id))) throw notFound('webhook delivery');
+      const id = canonicalUuid(String(deliveryId));
+      if (!id || !(await redeliver(services.prisma, tenant.id, id))) throw notFound('webhook delivery');
       services.bus.publishWebhooksQueued();
       return services.prisma.webhookDelivery.findUniqueOrThrow({ where: { id }, include: WITH_ATTEMPTS });
     },
