@@ -70,8 +70,12 @@ async function processFile(deps: ProcessFileDeps, { fileId, attempt }: ProcessFi
   };
 
   const incoming = deps.blobs.incomingPath(fileId);
-  const original = fs.existsSync(incoming) ? incoming : deps.blobs.blobPath(file.sha256);
-  if (!fs.existsSync(original)) throw new RejectedFileError('The uploaded bytes are no longer available. Upload the file again.');
+  // The store's copy only once this attempt moved the bytes there (a job resumed after STORING).
+  // Before that, a blob of the same content is another file's, maybe another tenant's, and a
+  // retry that read it would tell whether someone else holds these bytes.
+  const moved = reached >= STAGES.indexOf('STORING');
+  const original = fs.existsSync(incoming) ? incoming : moved ? deps.blobs.blobPath(file.sha256) : null;
+  if (!original || !fs.existsSync(original)) throw new RejectedFileError('The uploaded bytes are no longer available. Upload the file again.');
 
   await announce('VALIDATING');
   const mimeType = await sniffType(original, file.mimeType);

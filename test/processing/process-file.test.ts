@@ -110,6 +110,28 @@ describe('the incoming upload of a file that ends without being stored', () => {
     });
   });
 
+  it("asks for a new upload on a retry even when another tenant stored the same bytes: the store's copy is not the file's", async () => {
+    const other = await server.tenant('other');
+    const nonce = `"nonce": "${Math.random()}"`;
+    // application/ld+json is believed of text that begins like JSON, and is not allowed.
+    const rejectThenRetry = async (content: string) => {
+      const { body } = await uploadFile(server.url, key, content, { type: 'application/ld+json' });
+      const fileId = body.data.uploadFile.file.id;
+      expect(await waitForTerminal(server.url, key, fileId)).toMatchObject({ status: 'FAILED', message: 'Files of type application/ld+json are not accepted.' });
+      await settled(fileId);
+      await graphql(server.url, key, RETRY, { id: fileId });
+      return waitForTerminal(server.url, key, fileId);
+    };
+    const theirs = `{"salary": 1, ${nonce}}`;
+    const stored = await uploadFile(server.url, other, theirs, { type: 'application/json' });
+    expect(await waitForTerminal(server.url, other, stored.body.data.uploadFile.file.id)).toMatchObject({ status: 'COMPLETED' });
+    expect(fs.existsSync(blobPath(sha256(theirs)))).toBe(true);
+
+    const noticed = { attempt: 2, status: 'FAILED', message: 'The uploaded bytes are no longer available. Upload the file again.' };
+    expect(await rejectThenRetry(`{"salary": 2, ${nonce}}`)).toMatchObject(noticed);
+    expect(await rejectThenRetry(theirs)).toMatchObject(noticed);
+  });
+
   it('is kept when processing failed for another reason, so that retryFile can finish it', async () => {
     const content = 'kept for a retry\n';
     // A file where the blob directory belongs: storing fails.
