@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { processRequest } from 'graphql-upload-minimal';
 import type { Plugin } from 'graphql-yoga';
+import { TooManyFilesError } from '../uploads/errors.js';
 import { clientError, unauthenticated } from './errors.js';
 
 interface NodeServerContext {
@@ -53,11 +54,13 @@ export function useStreamingMultipart(options: {
         if (!(await options.isAuthenticated(request.headers.get('authorization')))) throw unauthenticated();
         let operations: unknown;
         hearEveryParserError(req);
+        // Media types are case-insensitive, but the library looks for "multipart/form-data;" as written.
+        req.headers['content-type'] = req.headers['content-type']!.replace(/^multipart\/form-data/i, 'multipart/form-data');
         try {
           operations = await processRequest(req, res, { maxFileSize: options.maxFileSize, maxFiles: 1, maxFieldSize: 1_000_000 });
         } catch (error) {
           const { message, status } = error as { message: string; status?: number };
-          if (/max file uploads exceeded/.test(message)) throw clientError('TOO_MANY_FILES', 'Send one file per request.', 413);
+          if (/max file uploads exceeded/.test(message)) throw clientError('TOO_MANY_FILES', new TooManyFilesError().message, 413);
           throw clientError('BAD_REQUEST', `Malformed multipart request: ${message}`, status && status < 500 ? status : 400);
         }
         if (Array.isArray(operations)) throw clientError('BAD_REQUEST', 'Batched operations are not supported.', 400);

@@ -7,7 +7,7 @@ import type { StatusEvent } from '../status/model.js';
 import type { StatusRecorder } from '../status/record-status-change.js';
 import type { StatusBus } from '../status/status-bus.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { FileTooLargeError, IncompleteUploadError, MissingFileError } from './errors.js';
+import { FileTooLargeError, IncompleteUploadError, MissingFileError, TooManyFilesError } from './errors.js';
 import type { WebhookTarget } from './webhook-target.js';
 
 export interface UploadDeps {
@@ -44,6 +44,16 @@ function storableText(given: string | undefined, fallback: string): string {
 }
 
 /**
+ * The limit a refusal of graphql-upload-minimal's says was broken, or null for another failure.
+ * It answers 413 for both a second file part (busboy's file count) and a file over the size.
+ */
+function limitBroken(error: unknown, maxUploadBytes: number): Error | null {
+  if (/max file uploads exceeded/.test((error as Error).message)) return new TooManyFilesError();
+  if ((error as { status?: number }).status === 413) return new FileTooLargeError(maxUploadBytes);
+  return null;
+}
+
+/**
  * Streams an upload to disk while hashing it, then creates the file, its first status and its
  * processing job in one transaction. On any failure — too large, aborted, database down — no
  * bytes and no rows are left behind.
@@ -55,15 +65,15 @@ export async function acceptUpload(
   webhook: WebhookTarget | null,
 ): Promise<AcceptedFile> {
   const file = await upload.catch((error: Error) => {
-    throw new MissingFileError(error.message);
+    throw limitBroken(error, deps.maxUploadBytes) ?? new MissingFileError(error.message);
   });
   let source;
   try {
     source = file.createReadStream();
   } catch (error) {
-    // The whole body may have been parsed before the resolver ran: the limit was hit already.
-    if ((error as { status?: number }).status === 413) throw new FileTooLargeError(deps.maxUploadBytes);
-    throw error;
+    // The whole body may have been parsed before the resolver ran: a limit was hit, or the body
+    // ended, already.
+    throw limitBroken(error, deps.maxUploadBytes) ?? new IncompleteUploadError((error as Error).message);
   }
   // graphql-upload-minimal ends a stream that hits the limit as if it were complete.
   source.once('limit', () => source.destroy(new FileTooLargeError(deps.maxUploadBytes)));

@@ -12,5 +12,12 @@ export class InvalidWebhookEventsError extends Error {}
 
 export class MissingFileError extends Error {}
 
+/** A request carrying more than its one file part. */
+export class TooManyFilesError extends Error {
+  constructor() {
+    super('Send one file per request.');
+  }
+}
+
 /** The request ended, or turned malformed, before the file's last byte. */
 export class IncompleteUploadError extends Error {}

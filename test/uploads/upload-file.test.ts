@@ -220,23 +220,56 @@ describe('uploadFile with bad input', () => {
 
   it('answers a body cut before its file ends (no closing boundary) with BAD_REQUEST and stores nothing', async () => {
     const before = await fileCount();
-    const whole = multipartBody(boundary, [
-      { name: 'operations', value: OPERATIONS },
-      { name: 'map', value: MAP },
-      { name: '0', value: 'x'.repeat(10_000), filename: 'cut.txt' },
-    ]);
-    const result = await rawRequest(whole.subarray(0, whole.length - 2_000), {
-      'content-type': `multipart/form-data; boundary=${boundary}`,
-      authorization: alice,
-      'x-graphql-yoga-csrf': '1',
-    });
-    if (result === 'aborted') throw new Error('the server dropped the connection');
-    const { errors } = JSON.parse(result.body);
-    expect(errors).toEqual([
-      expect.objectContaining({ message: 'The request ended before its file did: Unexpected end of form', extensions: expect.objectContaining({ code: 'BAD_REQUEST' }) }),
-    ]);
+    // Read while it streams, and (a small one) parsed whole before the resolver asks for it.
+    for (const [content, cutBytes] of [['x'.repeat(10_000), 2_000], ['hello world', `\r\n--${boundary}--\r\n`.length]] as const) {
+      const whole = multipartBody(boundary, [
+        { name: 'operations', value: OPERATIONS },
+        { name: 'map', value: MAP },
+        { name: '0', value: content, filename: 'cut.txt' },
+      ]);
+      const result = await rawRequest(whole.subarray(0, whole.length - cutBytes), {
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        authorization: alice,
+        'x-graphql-yoga-csrf': '1',
+      });
+      if (result === 'aborted') throw new Error('the server dropped the connection');
+      expect(result.status).toBe(400);
+      const { errors } = JSON.parse(result.body);
+      expect(errors).toEqual([
+        expect.objectContaining({ message: 'The request ended before its file did: Unexpected end of form', extensions: expect.objectContaining({ code: 'BAD_REQUEST' }) }),
+      ]);
+    }
     expect(await fileCount()).toBe(before);
     expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('answers TOO_MANY_FILES for a second file part, wherever it comes, and stores nothing', async () => {
+    const before = await fileCount();
+    const file = (name: string) => ({ name, value: 'hello', filename: `${name}.txt` });
+    for (const files of [[file('0'), file('0')], [file('extra'), file('0')], [file('0'), file('extra')]]) {
+      const result = await rawRequest(multipartBody(boundary, [{ name: 'operations', value: OPERATIONS }, { name: 'map', value: MAP }, ...files]), {
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+        authorization: alice,
+        'x-graphql-yoga-csrf': '1',
+      });
+      if (result === 'aborted') throw new Error('the server dropped the connection');
+      expect(JSON.parse(result.body).errors, JSON.stringify(files)).toEqual([
+        expect.objectContaining({ message: 'Send one file per request.', extensions: expect.objectContaining({ code: 'TOO_MANY_FILES' }) }),
+      ]);
+    }
+    expect(await fileCount()).toBe(before);
+    expect(await server.leftoverUploads()).toEqual([]);
+  });
+
+  it('takes a multipart media type in any case', async () => {
+    const result = await rawRequest(
+      multipartBody(boundary, [{ name: 'operations', value: OPERATIONS }, { name: 'map', value: MAP }, { name: '0', value: 'hello', filename: 'a.txt' }]),
+      { 'content-type': `Multipart/Form-Data; boundary=${boundary}`, authorization: alice, 'x-graphql-yoga-csrf': '1' },
+    );
+    if (result === 'aborted') throw new Error('the server dropped the connection');
+    const { data, errors } = JSON.parse(result.body);
+    expect(errors).toBeUndefined();
+    expect(data.uploadFile.file.id).toBeTruthy();
   });
 
   it('reads the rest of a large upload it refused before reading its file, so the client is answered, not reset', async () => {

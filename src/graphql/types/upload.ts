@@ -1,5 +1,12 @@
 import { acceptUpload, retryFile } from '../../uploads/accept-upload.js';
-import { FileTooLargeError, IncompleteUploadError, InvalidWebhookEventsError, InvalidWebhookUrlError, MissingFileError } from '../../uploads/errors.js';
+import {
+  FileTooLargeError,
+  IncompleteUploadError,
+  InvalidWebhookEventsError,
+  InvalidWebhookUrlError,
+  MissingFileError,
+  TooManyFilesError,
+} from '../../uploads/errors.js';
 import { WEBHOOK_EVENT_TYPES, parseWebhookTarget, type WebhookEventType } from '../../uploads/webhook-target.js';
 import { canonicalUuid } from '../../uuid.js';
 import { builder } from '../builder.js';
@@ -39,6 +46,7 @@ builder.mutationField('uploadFile', (t) =>
         if (error instanceof InvalidWebhookUrlError) throw clientError('INVALID_WEBHOOK_URL', error.message);
         if (error instanceof InvalidWebhookEventsError) throw clientError('BAD_USER_INPUT', error.message);
         if (error instanceof FileTooLargeError) throw clientError('FILE_TOO_LARGE', error.message, 413);
+        if (error instanceof TooManyFilesError) throw clientError('TOO_MANY_FILES', error.message, 413);
         if (error instanceof MissingFileError) throw clientError('BAD_USER_INPUT', `No file arrived: ${error.message}`);
         if (error instanceof IncompleteUploadError) throw clientError('BAD_REQUEST', `The request ended before its file did: ${error.message}`, 400);
         throw error;
