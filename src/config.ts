@@ -86,14 +86,24 @@ function retrySchedule(raw: string): number[] {
 const DEFAULT_ALLOWED_TYPES =
   'text/*,application/json,application/xml,application/pdf,image/png,image/jpeg,image/gif,image/webp';
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+/** Digits only: Number() would also take `1e3`, `0x10` or ` 12 `, which nobody means for a count. */
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new ConfigError(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be a whole number ${range}, got "${raw}"`);
   }
   return value;
+}
+
+/** `true` or `false`, in any case; anything else is a mistake, not a quiet false. */
+function boolean(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
 }
 
 /** One duration, 0 or at least `minMs`: a bare number is milliseconds, which a days' setting must not become by mistake. */
@@ -142,7 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('DATABASE_URL must be a postgresql:// URL');
   }
   const webhookConcurrency = integer(env, 'WEBHOOK_CONCURRENCY', 64, 1);
-  const port = integer(env, 'PORT', 4000);
+  const port = integer(env, 'PORT', 4000, 0, 65_535);
   const processRole = role(env.ROLE);
   const config: Config = {
     port,
@@ -168,7 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       host: env.METRICS_HOST || '127.0.0.1',
     },
     webhooks: {
-      allowHttp: env.WEBHOOK_ALLOW_HTTP === 'true',
+      allowHttp: boolean(env, 'WEBHOOK_ALLOW_HTTP'),
       allowedCidrs: (env.WEBHOOK_ALLOWED_CIDRS ?? '').split(',').map((cidr) => cidr.trim()).filter(Boolean),
       retryScheduleMs: retrySchedule(env.WEBHOOK_RETRY_SCHEDULE || '0,5s,5m,30m,2h,5h,10h,10h'),
       timeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 15_000, 1),

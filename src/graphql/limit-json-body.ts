@@ -1,8 +1,15 @@
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { isMultipart } from './multipart-request-parser.js';
 
+/**
+ * The rest of the body is never read, so the connection is closed with the answer: left open, a
+ * keep-alive client sent its next request after bytes the server would still take for this body,
+ * and waited seconds for a reset.
+ */
 const tooLarge = () =>
-  createGraphQLError('Request body too large', { extensions: { code: 'REQUEST_ENTITY_TOO_LARGE', http: { status: 413 } } });
+  createGraphQLError('Request body too large', {
+    extensions: { code: 'REQUEST_ENTITY_TOO_LARGE', http: { status: 413, headers: { connection: 'close' } } },
+  });
 
 /**
  * Yoga's own body limit would also apply to uploads (and read a second copy of them), so it is
