@@ -14,7 +14,7 @@ const LOG_TAIL_LINES = 40;
 /** Settings of src/config.ts: none may leak from the caller's shell, so every run measures the defaults. */
 const SERVICE_SETTINGS = [
   'PORT', 'HOST', 'ROLE', 'DATA_DIR', 'DATABASE_URL', 'MAX_UPLOAD_BYTES', 'ALLOWED_TYPES', 'WORKER_CONCURRENCY',
-  'JOB_LEASE_MS', 'JOB_MAX_ATTEMPTS', 'JOB_RETRY_BASE_MS', 'JOB_POLL_MS', 'LOG_LEVEL',
+  'JOB_LEASE_MS', 'JOB_MAX_ATTEMPTS', 'JOB_RETRY_BASE_MS', 'JOB_POLL_MS', 'LOG_LEVEL', 'API_KEY_TRUST_MS',
 ];
 
 const liveChildren = new Set<ChildProcess>();

@@ -21,6 +21,8 @@ export interface Config {
   /** First retry delay of a failed job; each later one doubles it. */
   jobRetryBaseMs: number;
   jobPollMs: number;
+  /** How long a verified API key is trusted before it is checked again: a revoked key, and the streams it opened, stop within it. */
+  apiKeyTrustMs: number;
   /** Embedded database only: how often its hot tables are vacuumed (PGlite has no autovacuum). */
   embeddedVacuumIntervalMs: number;
   /** How long a recorded status change is kept, unless a delivery in the log names it; 0 keeps it forever. */
@@ -170,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobMaxAttempts: integer(env, 'JOB_MAX_ATTEMPTS', 5, 1),
     jobRetryBaseMs: integer(env, 'JOB_RETRY_BASE_MS', 1_000, 0),
     jobPollMs: integer(env, 'JOB_POLL_MS', 1_000, 10),
+    apiKeyTrustMs: integer(env, 'API_KEY_TRUST_MS', 30_000, 100),
     embeddedVacuumIntervalMs: integer(env, 'EMBEDDED_VACUUM_INTERVAL_MS', 10_000, 100),
     statusEventRetentionMs: duration(env, 'STATUS_EVENT_RETENTION', '30d', 3_600_000),
     logLevel: logLevel(env.LOG_LEVEL),

@@ -79,7 +79,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       bus,
       status,
       blobs,
-      authenticator: new ApiKeyAuthenticator(db.prisma),
+      authenticator: new ApiKeyAuthenticator(db.prisma, config.apiKeyTrustMs),
       maxUploadBytes: config.maxUploadBytes,
       jobMaxAttempts: config.jobMaxAttempts,
       checkWebhookUrl: guard.check,
@@ -87,7 +87,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
       webhookIds: new WebhookIds(db.prisma),
       watchObserver: metrics?.watches,
     };
-    stops.push(async () => services.statusCache.close());
+    stops.push(async () => {
+      services.statusCache.close();
+      services.authenticator.close();
+    });
 
     if (config.role !== 'api') {
       const worker = new Worker(

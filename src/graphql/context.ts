@@ -20,6 +20,8 @@ export interface Services extends UploadDeps {
 
 export interface GraphQLContext {
   tenant: Tenant;
+  /** The `Bearer` key the tenant was found by: a stream keeps checking it (end-on-revocation). */
+  authorization: string;
   services: Services;
   /** Batches of one operation's reads: a list of files reads their deliveries in one query, not one per file. */
   loaders: OperationLoaders;

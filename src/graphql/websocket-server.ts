@@ -2,7 +2,6 @@ import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
-import type { Tenant } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
 import type { Services } from './context.js';
 import type { YogaApp } from './yoga.js';
@@ -38,16 +37,19 @@ function authorizationOf(params: Record<string, unknown> | undefined): string | 
  */
 export function attachWebSocketServer(server: Server, yoga: YogaApp, services: Services, log: Logger) {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: 1_000_000 });
-  const disposable = useServer<Record<string, unknown> | undefined, { tenant?: Tenant }>(
+  const disposable = useServer<Record<string, unknown> | undefined, { authorization?: string | null; unwatch?: () => void }>(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       onConnect: async (ctx) => {
-        const tenant = await services.authenticator.authenticate(authorizationOf(ctx.connectionParams));
-        if (!tenant) return false; // closes with 4403 Forbidden
-        ctx.extra.tenant = tenant;
+        const authorization = authorizationOf(ctx.connectionParams);
+        if (!(await services.authenticator.authenticate(authorization))) return false; // closes with 4403 Forbidden
+        ctx.extra.authorization = authorization;
+        // Revoked, the key keeps no socket open: its operations would all be refused.
+        ctx.extra.unwatch = services.authenticator.watch(authorization, () => ctx.extra.socket.close(4403, 'Forbidden: the API key was revoked'));
         return true;
       },
+      onClose: (ctx) => ctx.extra.unwatch?.(),
       onSubscribe: async (ctx, _id, params) => {
         // graphql-ws counts the operation being started among them already.
         if (Object.keys(ctx.subscriptions).length > MAX_OPERATIONS_PER_CONNECTION) {
@@ -58,7 +60,7 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
-          tenant: ctx.extra.tenant,
+          authorization: ctx.extra.authorization,
         });
         let document: DocumentNode;
         try {

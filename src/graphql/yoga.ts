@@ -6,8 +6,8 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import type { Tenant } from '../auth/api-keys.js';
 import type { Logger } from '../log.js';
+import { useStreamsEndOnRevocation } from './end-on-revocation.js';
 import { useStreamingMultipart } from './multipart-request-parser.js';
 import { useOneUploadPerDocument } from './one-upload-per-document.js';
 import { usePageSizeCost } from './page-size-cost.js';
@@ -20,14 +20,14 @@ import { schema } from './schema.js';
 
 const JSON_BODY_LIMIT = 1_000_000;
 
-/** Over WebSocket the tenant is resolved once, when the connection opens. */
+/** Over WebSocket the key comes in the connection's parameters, not in a header. */
 export interface ServerContext {
   req?: IncomingMessage;
   res?: ServerResponse;
-  tenant?: Tenant;
+  authorization?: string | null;
 }
 
-/** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), under which a page of files with every field would not pass (19,813). */
+/** What one GraphQL document may ask for: graphql-armor's defaults, but for depth (6 there) and cost (5,000), under which a page of 100 files with every field would not pass (10,025). */
 export const QUERY_LIMITS = { tokens: 1000, depth: 8, aliases: 15, cost: 20_000 };
 
 /**
@@ -96,6 +96,7 @@ export function createYogaApp(services: Services, log: Logger) {
       useJsonBodyLimit(JSON_BODY_LIMIT),
       useQueryStringParamsCheck(),
       useOneUploadPerDocument(),
+      useStreamsEndOnRevocation(services.authenticator),
       useStreamingMultipart({
         // busboy flags a file that reaches its limit, so a file of exactly MAX_UPLOAD_BYTES needs one more.
         maxFileSize: services.maxUploadBytes + 1,
@@ -103,9 +104,11 @@ export function createYogaApp(services: Services, log: Logger) {
       }),
     ],
     context: async (initial: YogaInitialContext & ServerContext): Promise<GraphQLContext> => {
-      const tenant = initial.tenant ?? (await services.authenticator.authenticate(initial.request?.headers.get('authorization')));
+      // Every operation, a WebSocket's too: a key revoked since the socket opened starts nothing more.
+      const authorization = initial.authorization ?? initial.request?.headers.get('authorization') ?? '';
+      const tenant = await services.authenticator.authenticate(authorization);
       if (!tenant) throw unauthenticated();
-      return { tenant, services, loaders: createOperationLoaders(services.prisma, tenant.id) };
+      return { tenant, authorization, services, loaders: createOperationLoaders(services.prisma, tenant.id) };
     },
   });
 }
