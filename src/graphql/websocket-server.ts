@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import type { Logger } from '../log.js';
 import type { Services } from './context.js';
 import type { YogaApp } from './yoga.js';
@@ -66,8 +66,9 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
         try {
           document = parse(params.query);
         } catch (error) {
-          // An error message for this operation; left to graphql-ws, it would close the whole socket.
-          return [error instanceof GraphQLError ? error : new GraphQLError('The query could not be parsed.')];
+          // An error message for this operation, coded as over HTTP; left to graphql-ws, it would close the whole socket.
+          const message = error instanceof GraphQLError ? error.message : 'The query could not be parsed.';
+          return [new GraphQLError(message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
         const args: ExecutionArgs = {
           schema,
@@ -79,6 +80,11 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
         };
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
+        // As graphql-ws would refuse it, but with the code HTTP gives.
+        if (!getOperationAST(document, params.operationName)) {
+          const message = params.operationName ? `Unknown operation named "${params.operationName}".` : 'Must provide operation name if the document contains several operations.';
+          return [new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
         return args;
       },
     },

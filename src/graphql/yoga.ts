@@ -16,6 +16,7 @@ import { unauthenticated } from './errors.js';
 import { createOperationLoaders } from './operation-loaders.js';
 import { useJsonBodyLimit } from './limit-json-body.js';
 import { useQueryStringParamsCheck } from './query-string-params.js';
+import { useRequestErrorCodes } from './request-error-codes.js';
 import { schema } from './schema.js';
 
 const JSON_BODY_LIMIT = 1_000_000;
@@ -97,6 +98,7 @@ export function createYogaApp(services: Services, log: Logger) {
       useQueryStringParamsCheck(),
       useOneUploadPerDocument(),
       useStreamsEndOnRevocation(services.authenticator),
+      useRequestErrorCodes(),
       useStreamingMultipart({
         // busboy flags a file that reaches its limit, so a file of exactly MAX_UPLOAD_BYTES needs one more.
         maxFileSize: services.maxUploadBytes + 1,

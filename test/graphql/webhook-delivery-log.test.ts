@@ -108,14 +108,14 @@ describe('webhookDeliveries', () => {
   });
 
   it('refuses a page size, cursor, state or since it cannot use, and a caller without a key', async () => {
-    // A variable that is not a WebhookDeliveryState is GraphQL's own refusal: HTTP 400, no code.
+    // A variable that is not a WebhookDeliveryState is GraphQL's own refusal (HTTP 400), given the code of every bad input.
     const refusals: [Record<string, unknown>, RegExp, string | undefined][] = [
       [{ first: -1 }, /first must be between 0 and 100/, 'BAD_USER_INPUT'],
       [{ first: 101 }, /first must be between 0 and 100/, 'BAD_USER_INPUT'],
       [{ after: 'not a cursor' }, /The cursor "after" is not one this API gave out/, 'BAD_USER_INPUT'],
       [{ after: Buffer.from(JSON.stringify(['-001000-01-01T00:00:00.000Z', '00000000-0000-4000-8000-000000000000'])).toString('base64url') }, /not one this API gave out/, 'BAD_USER_INPUT'],
       [{ after: Buffer.from(JSON.stringify(['2026-11-29T08:00:00.000Z', "'; DROP TABLE webhook_delivery; --"])).toString('base64url') }, /not one this API gave out/, 'BAD_USER_INPUT'],
-      [{ state: 'LOST' }, /Value "LOST" does not exist in "WebhookDeliveryState" enum/, undefined],
+      [{ state: 'LOST' }, /Value "LOST" does not exist in "WebhookDeliveryState" enum/, 'BAD_USER_INPUT'],
       [{ since: 'yesterday' }, /DateTime is an ISO-8601 date and time with its zone/, 'BAD_USER_INPUT'],
       [{ since: '0000-06-01T00:00:00Z' }, /DateTime is an ISO-8601 date and time with its zone/, 'BAD_USER_INPUT'],
     ];
