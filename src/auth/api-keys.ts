@@ -67,6 +67,9 @@ export class ApiKeyAuthenticator {
   /** The streams open with each key (by hash), told when it is revoked. */
   private watchers = new Map<string, Set<() => void>>();
   private recheck: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** The service stopped: no stream is watched any more. */
+  private closed = false;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -95,7 +98,7 @@ export class ApiKeyAuthenticator {
    */
   watch(authorization: string | null | undefined, onRevoked: () => void): () => void {
     const keyHash = hashOf(authorization);
-    if (!keyHash) return () => {};
+    if (!keyHash || this.closed) return () => {};
     const watching = this.watchers.get(keyHash) ?? new Set();
     this.watchers.set(keyHash, watching);
     watching.add(onRevoked);
@@ -103,33 +106,51 @@ export class ApiKeyAuthenticator {
     return () => {
       watching.delete(onRevoked);
       if (watching.size === 0 && this.watchers.get(keyHash) === watching) this.watchers.delete(keyHash);
-      if (this.watchers.size === 0) this.close();
+      this.stopRecheckIfIdle();
     };
   }
 
-  /** Stops the periodic check (the service's stop). */
+  /** Streams whose key is watched: each open WebSocket and each subscription holds one until it ends. */
+  get watchedStreams(): number {
+    let count = 0;
+    for (const watching of this.watchers.values()) count += watching.size;
+    return count;
+  }
+
+  /** The service's stop: nothing is watched, or checked, any more. */
   close(): void {
+    this.closed = true;
+    this.watchers.clear();
+    this.stopRecheckIfIdle();
+  }
+
+  private stopRecheckIfIdle(): void {
+    if (this.watchers.size > 0) return;
     clearInterval(this.recheck);
     this.recheck = undefined;
   }
 
   private async checkWatched(): Promise<void> {
-    const watched = [...this.watchers.keys()];
-    let live: Set<string>;
+    // One check at a time: with the database slow, checks would otherwise pile up, one an interval.
+    if (this.checking) return;
+    this.checking = true;
     try {
+      const watched = [...this.watchers.keys()];
       const rows = await this.prisma.apiKey.findMany({ where: { keyHash: { in: watched } }, select: { keyHash: true } });
-      live = new Set(rows.map((row) => row.keyHash));
+      const live = new Set(rows.map((row) => row.keyHash));
+      for (const keyHash of watched) {
+        if (live.has(keyHash)) continue;
+        this.cache.delete(keyHash);
+        const revoked = this.watchers.get(keyHash);
+        this.watchers.delete(keyHash);
+        for (const onRevoked of revoked ?? []) onRevoked();
+      }
+      this.stopRecheckIfIdle();
     } catch {
-      return; // The database is away: the streams keep going until the next check can tell.
+      // The database is away: the streams keep going until a check can tell.
+    } finally {
+      this.checking = false;
     }
-    for (const keyHash of watched) {
-      if (live.has(keyHash)) continue;
-      this.cache.delete(keyHash);
-      const revoked = this.watchers.get(keyHash);
-      this.watchers.delete(keyHash);
-      for (const onRevoked of revoked ?? []) onRevoked();
-    }
-    if (this.watchers.size === 0) this.close();
   }
 }
 

@@ -8,13 +8,18 @@ const revokedError = () => new GraphQLError('The API key of this stream was revo
 /**
  * `source`, ended with an UNAUTHENTICATED error once `watch` says its key was revoked. Written by
  * hand: a generator's return() would wait for its pending next(), which waits for a change that
- * may never come.
+ * may never come. Each next() races a promise of its own, dropped once it settles: raced against
+ * one promise for the stream's whole life, every event passed on stayed reachable from it.
  */
 function endOnRevocation(source: AsyncIterable<ExecutionResult>, watch: (onRevoked: () => void) => () => void): AsyncIterableIterator<ExecutionResult> {
   const inner = source[Symbol.asyncIterator]();
-  let revoke: () => void = () => {};
-  const revoked = new Promise<'revoked'>((resolve) => (revoke = () => resolve('revoked')));
-  const unwatch = watch(revoke);
+  let revoked = false;
+  /** Settles the next() under way, if any, on revocation. */
+  let interrupt: (() => void) | undefined;
+  const unwatch = watch(() => {
+    revoked = true;
+    interrupt?.();
+  });
   let ended = false;
   const end = () => {
     if (ended) return;
@@ -25,13 +30,16 @@ function endOnRevocation(source: AsyncIterable<ExecutionResult>, watch: (onRevok
   return {
     async next() {
       if (ended) return { done: true, value: undefined };
-      const next = await Promise.race([inner.next(), revoked]);
-      if (next === 'revoked') {
-        end();
-        return { done: false, value: { errors: [revokedError()] } };
+      if (!revoked) {
+        const interrupted = new Promise<'revoked'>((resolve) => (interrupt = () => resolve('revoked')));
+        const next = await Promise.race([inner.next(), interrupted]).finally(() => (interrupt = undefined));
+        if (next !== 'revoked') {
+          if (next.done) end();
+          return next;
+        }
       }
-      if (next.done) end();
-      return next;
+      end();
+      return { done: false, value: { errors: [revokedError()] } };
     },
     async return() {
       end();

@@ -44,6 +44,8 @@ export function attachWebSocketServer(server: Server, yoga: YogaApp, services: S
       onConnect: async (ctx) => {
         const authorization = authorizationOf(ctx.connectionParams);
         if (!(await services.authenticator.authenticate(authorization))) return false; // closes with 4403 Forbidden
+        // Closed while its key was read: onClose has run already, and would never stop a watch begun now.
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         ctx.extra.authorization = authorization;
         // Revoked, the key keeps no socket open: its operations would all be refused.
         ctx.extra.unwatch = services.authenticator.watch(authorization, () => ctx.extra.socket.close(4403, 'Forbidden: the API key was revoked'));

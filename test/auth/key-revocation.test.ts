@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { revokeApiKey } from '../../src/auth/api-keys.js';
 import { graphql, uploadFile } from '../helpers/graphql-client.js';
 import { collect, STATUS_SUBSCRIPTION, wsClient } from '../helpers/subscriptions.js';
@@ -77,6 +78,29 @@ describe('a revoked API key', () => {
     expect(otherStream.errors).toEqual([]);
     otherStream.stop();
     await Promise.all([socket.dispose(), otherSocket.dispose()]);
+    // Each stream let go of its watch as it ended.
+    await expect.poll(() => server.service.services.authenticator.watchedStreams, { timeout: 5_000 }).toBe(0);
+  });
+
+  it('is not watched for a socket that closed while its key was being read', async () => {
+    const carol = await server.tenant('carol');
+    const { authenticator } = server.service.services;
+    const { prisma } = server.service.db;
+    await expect.poll(() => authenticator.watchedStreams, { timeout: 5_000 }).toBe(0);
+    // The key's read waits behind a lock, as on a busy database; the client hangs up meanwhile.
+    const released = prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`LOCK TABLE api_key IN ACCESS EXCLUSIVE MODE`;
+      await new Promise((resolve) => setTimeout(resolve, TRUST_MS * 2));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: carol } }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.terminate();
+    await released;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(authenticator.watchedStreams).toBe(0);
   });
 
   it('starts nothing more on a socket opened before it was revoked', async () => {
