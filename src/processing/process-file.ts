@@ -70,11 +70,11 @@ async function processFile(deps: ProcessFileDeps, { fileId, attempt }: ProcessFi
   };
 
   const incoming = deps.blobs.incomingPath(fileId);
-  // The store's copy only once this attempt moved the bytes there (a job resumed after STORING).
-  // Before that, a blob of the same content is another file's, maybe another tenant's, and a
-  // retry that read it would tell whether someone else holds these bytes.
-  const moved = reached >= STAGES.indexOf('STORING');
-  const original = fs.existsSync(incoming) ? incoming : moved ? deps.blobs.blobPath(file.sha256) : null;
+  const original = fs.existsSync(incoming)
+    ? incoming
+    : reached >= STAGES.indexOf('STORING') || (await reachedStoring(deps.prisma, fileId))
+      ? deps.blobs.blobPath(file.sha256)
+      : null;
   if (!original || !fs.existsSync(original)) throw new RejectedFileError('The uploaded bytes are no longer available. Upload the file again.');
 
   await announce('VALIDATING');
@@ -105,6 +105,16 @@ async function processFile(deps: ProcessFileDeps, { fileId, attempt }: ProcessFi
   await announce('STORING');
   await deps.blobs.storeBlob(original, file.sha256);
   await deps.status.record({ fileId, attempt, status: 'COMPLETED', stage: 'DONE', progress: 100 });
+}
+
+/**
+ * Whether an attempt of the file reached STORING, which moves its bytes into the blob store: a job
+ * resumed after that, or a retry of an attempt that failed after it, reads them there. Only then:
+ * before, a blob of the same content is another file's, maybe another tenant's, and a retry that
+ * read it would tell whether someone else holds these bytes.
+ */
+async function reachedStoring(prisma: PrismaClient, fileId: string): Promise<boolean> {
+  return (await prisma.fileStatusEvent.findFirst({ where: { fileId, stage: 'STORING' }, select: { id: true } })) !== null;
 }
 
 /** Reports a stage's progress in steps, never more than one write at a time. */

@@ -80,6 +80,23 @@ describe('a job resumed at STORING, after the bytes were moved into blobs/', () 
     expect(fs.readFileSync(blobPath(textSha), 'utf8')).toBe(content.replaceAll('\r\n', '\n'));
   });
 
+  it('is read from there by a retry of an attempt that failed after storing them', async () => {
+    const { fileId } = await processed('stored, then failed\n');
+    const prisma = server.service.db.prisma;
+    // As an attempt whose COMPLETED could not be written leaves the file: FAILED at STORING, its
+    // bytes already moved out of incoming/.
+    const storing = await prisma.fileStatusEvent.findFirstOrThrow({ where: { fileId, stage: 'STORING' }, orderBy: { sequence: 'desc' } });
+    await prisma.$transaction(async (tx) => {
+      await tx.fileStatusEvent.deleteMany({ where: { fileId, sequence: { gt: storing.sequence } } });
+      await tx.fileStatus.update({ where: { fileId }, data: { status: 'FAILED', stage: 'STORING', progress: storing.progress, sequence: storing.sequence } });
+    });
+    expect(fs.existsSync(incomingPath(fileId))).toBe(false);
+
+    const { body } = await graphql(server.url, key, RETRY, { id: fileId });
+    expect(body.data.retryFile.attempt).toBe(2);
+    expect(await settled(fileId)).toMatchObject({ status: 'COMPLETED', attempt: 2 });
+  });
+
   it('never records an earlier stage, though its converter runs again', async () => {
     const { fileId } = await processed(content);
     const resumedAt = await rewindTo(fileId, 'STORING');
