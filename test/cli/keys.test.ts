@@ -99,7 +99,7 @@ describe('the first start of the embedded default', () => {
   it('creates a key and prints it once', async () => {
     const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'filestatus-first-'));
     try {
-      const first = await spawnServer({ DATA_DIR: fresh });
+      const first = await spawnServer({ DATA_DIR: fresh }, 60_000);
       expect(first.apiKey).toMatch(/^fsk_/);
       const { status } = await graphql(first.url, `Bearer ${first.apiKey}`, '{ files { edges { cursor } } }');
       expect(status).toBe(200);
@@ -110,7 +110,7 @@ describe('the first start of the embedded default', () => {
       const revoked = await runCli(['keys', 'revoke', first.apiKey!], { DATA_DIR: fresh });
       expect(revoked.code).toBe(0);
       expect(revoked.stdout).toMatch(/^Revoked the API key [0-9a-f-]{36} of tenant "default"/);
-      const second = await spawnServer({ DATA_DIR: fresh });
+      const second = await spawnServer({ DATA_DIR: fresh }, 60_000);
       expect(second.apiKey).toBeUndefined();
       expect(second.lines.join('\n')).not.toContain(first.apiKey);
       expect((await graphql(second.url, `Bearer ${first.apiKey}`, '{ files { edges { cursor } } }')).status).toBe(401);
@@ -119,5 +119,5 @@ describe('the first start of the embedded default', () => {
     } finally {
       fs.rmSync(fresh, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 });
