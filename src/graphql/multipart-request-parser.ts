@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { processRequest } from 'graphql-upload-minimal';
 import type { Plugin } from 'graphql-yoga';
-import { TooManyFilesError } from '../uploads/errors.js';
+import { tooManyFilesRefusal } from '../uploads/errors.js';
 import { clientError, unauthenticated } from './errors.js';
 
 interface NodeServerContext {
@@ -59,8 +59,9 @@ export function useStreamingMultipart(options: {
         try {
           operations = await processRequest(req, res, { maxFileSize: options.maxFileSize, maxFiles: 1, maxFieldSize: 1_000_000 });
         } catch (error) {
+          const tooMany = tooManyFilesRefusal(error);
+          if (tooMany) throw clientError('TOO_MANY_FILES', tooMany.message, 413);
           const { message, status } = error as { message: string; status?: number };
-          if (/max file uploads exceeded/.test(message)) throw clientError('TOO_MANY_FILES', new TooManyFilesError().message, 413);
           throw clientError('BAD_REQUEST', `Malformed multipart request: ${message}`, status && status < 500 ? status : 400);
         }
         if (Array.isArray(operations)) throw clientError('BAD_REQUEST', 'Batched operations are not supported.', 400);

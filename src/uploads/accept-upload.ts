@@ -7,7 +7,7 @@ import type { StatusEvent } from '../status/model.js';
 import type { StatusRecorder } from '../status/record-status-change.js';
 import type { StatusBus } from '../status/status-bus.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { FileTooLargeError, IncompleteUploadError, MissingFileError, TooManyFilesError } from './errors.js';
+import { FileTooLargeError, IncompleteUploadError, MissingFileError, tooManyFilesRefusal } from './errors.js';
 import type { WebhookTarget } from './webhook-target.js';
 
 export interface UploadDeps {
@@ -43,14 +43,9 @@ function storableText(given: string | undefined, fallback: string): string {
   return Array.from(cleaned || fallback).slice(0, 255).join('');
 }
 
-/**
- * The limit a refusal of graphql-upload-minimal's says was broken, or null for another failure.
- * It answers 413 for both a second file part (busboy's file count) and a file over the size.
- */
+/** The limit a refusal of graphql-upload-minimal's says was broken, or null for another failure. */
 function limitBroken(error: unknown, maxUploadBytes: number): Error | null {
-  if (/max file uploads exceeded/.test((error as Error).message)) return new TooManyFilesError();
-  if ((error as { status?: number }).status === 413) return new FileTooLargeError(maxUploadBytes);
-  return null;
+  return tooManyFilesRefusal(error) ?? ((error as { status?: number }).status === 413 ? new FileTooLargeError(maxUploadBytes) : null);
 }
 
 /**

@@ -19,5 +19,14 @@ export class TooManyFilesError extends Error {
   }
 }
 
+/**
+ * graphql-upload-minimal's refusal of a file part past the one allowed (busboy's file count), as
+ * TooManyFilesError; null for any other failure. It is told only by its message: the library
+ * answers it 413, as it does a file over the size.
+ */
+export function tooManyFilesRefusal(error: unknown): TooManyFilesError | null {
+  return /max file uploads exceeded/.test((error as Error | undefined)?.message ?? '') ? new TooManyFilesError() : null;
+}
+
 /** The request ended, or turned malformed, before the file's last byte. */
 export class IncompleteUploadError extends Error {}
